@@ -1,0 +1,50 @@
+# mirrorgan: two-command quick start.
+#   make run    serve Weights/synthbirds on 127.0.0.1:8080 (installs what is missing, builds)
+#   make test   install what is missing, build, run every test (Swift and the Python toolkit)
+SHELL := /bin/bash
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PKGS := libmicrohttpd-dev libpng-dev libopenblas-dev pkg-config python3-torch python3-torchvision python3-venv python3-pil
+VENV := training/.venv
+PY := $(VENV)/bin/python
+SWIFT_TEST_FLAGS := -c release -Xswiftc -enable-testing
+HOST ?= 127.0.0.1
+PORT ?= 8080
+WEIGHTS ?= Weights/synthbirds
+THREADS ?= 2
+
+.PHONY: deps venv build test test-swift test-python run fixtures clean
+
+# Debian packages the build and the toolkit need; installed only when one is missing.
+deps:
+	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; \
+	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+# Python environment for the PyTorch toolkit: Debian's torch plus a few PyPI packages.
+$(VENV)/.ok: training/requirements.txt | deps
+	/usr/bin/python3 -m venv --system-site-packages $(VENV)
+	$(PY) -m pip install -q -r training/requirements.txt
+	$(PY) -m pip install -q -e training --no-deps --no-build-isolation
+	touch $@
+venv: $(VENV)/.ok
+
+build: deps
+	swift build -c release
+
+test-swift: deps
+	swift build -c release
+	swift test $(SWIFT_TEST_FLAGS)
+
+test-python: venv
+	cd training && .venv/bin/python -m pytest -q tests
+
+test: test-swift test-python
+
+run: build
+	.build/release/mirrorgan serve --host $(HOST) --port $(PORT) --weights $(WEIGHTS) --threads $(THREADS)
+
+fixtures: venv
+	$(PY) -m mirrorgan_train.fixtures --out Tests/Fixtures
+
+clean:
+	rm -rf .build

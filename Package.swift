@@ -1,0 +1,42 @@
+// swift-tools-version:6.0
+// mirrorgan: a native MirrorGAN text-to-image-to-text inference server.
+// Native libraries come from Debian through pkg-config (see README: `make deps`).
+import PackageDescription
+
+
+let package = Package(
+    name: "mirrorgan",
+    products: [
+        .library(name: "MirrorGAN", targets: ["MirrorGAN"]),
+        .library(name: "MirrorGANServer", targets: ["MirrorGANServer"]),
+        .executable(name: "mirrorgan", targets: ["mirrorgan"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        // System libraries (module maps over one shim header each).
+        .systemLibrary(name: "CMicroHTTPD", path: "Sources/CMicroHTTPD", pkgConfig: "libmicrohttpd",
+                       providers: [.apt(["libmicrohttpd-dev"])]),
+        .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
+                       providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        // C shims: libpng's setjmp error handling, and the HTTP front end over libmicrohttpd.
+        .target(name: "CPNGShim", dependencies: ["CPNG"], path: "Sources/CPNGShim"),
+        .target(name: "CHTTP", dependencies: ["CMicroHTTPD"], path: "Sources/CHTTP"),
+        // Swift model runtime and server.
+        .target(name: "MirrorGAN", dependencies: ["COpenBLAS", "CPNGShim"], path: "Sources/MirrorGAN",
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        .target(name: "MirrorGANServer", dependencies: ["MirrorGAN", "CHTTP"], path: "Sources/MirrorGANServer",
+                resources: [.copy("Resources")]),
+        .executableTarget(name: "mirrorgan", dependencies: [
+            "MirrorGAN", "MirrorGANServer",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], path: "Sources/mirrorgan"),
+        .testTarget(name: "MirrorGANTests", dependencies: ["MirrorGAN"], path: "Tests/MirrorGANTests"),
+        .testTarget(name: "MirrorGANServerTests", dependencies: ["MirrorGANServer", "MirrorGAN"],
+                    path: "Tests/MirrorGANServerTests"),
+    ],
+    swiftLanguageModes: [.v5]
+)
