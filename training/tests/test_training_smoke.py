@@ -1,0 +1,83 @@
+"""Two-iteration smoke run of every training stage on a tiny config and a tiny rendered dataset, then
+export, reference inference over the exported directory, and the parity-fixture writer."""
+import json
+import os
+import pickle
+
+import pytest
+import torch
+
+from mirrorgan_train import train
+from mirrorgan_train.data import CaptionSet, fixed_length, load_images, tokenize
+from tiny_dataset import write_tiny_dataset
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    root = str(tmp_path_factory.mktemp("ds"))
+    write_tiny_dataset(root, n_train=12, n_test=6)
+    return root
+
+
+def test_loaders_read_the_official_layout(tiny):
+    caps = CaptionSet(tiny)
+    assert caps.ixtoword[0] == "<end>"
+    assert len(caps.captions["train"]) == 12 * 10 and len(caps.captions["test"]) == 6 * 10
+    imgs = load_images(tiny, "test", caps)
+    assert imgs.shape == (6, 3, 256, 256) and imgs.dtype == torch.uint8
+    with open(os.path.join(tiny, "train", "filenames.pickle"), "rb") as f:
+        assert len(pickle.load(f)) == 12
+
+
+def test_tokenizer_official_cleaning():
+    assert tokenize("This BIRD, has a   red-crown! café") == ["this", "bird", "has", "a", "red", "crown", "caf"]
+
+
+def test_fixed_length_subsamples_in_order():
+    import numpy as np
+
+    ids, n = fixed_length(list(range(1, 31)), 18, np.random.default_rng(0))
+    assert n == 18 and list(ids) == sorted(ids)
+
+
+def test_every_stage_runs_and_exports(tiny, tmp_path):
+    run = str(tmp_path / "run")
+    common = ["--data", tiny, "--run", run, "--threads", "1"]
+    train.main(["features", *common, "--batch", "8"])
+    train.main(["stem", *common, "--iters", "2", "--batch", "6", "--ngf", "4", "--ndf", "4"])
+    train.main(["stream", *common, "--iters", "2", "--batch", "6"])
+    train.main(["gan", *common, "--iters", "2", "--stages", "1", "--batch", "4"])
+    train.main(["gan", *common, "--iters", "2", "--stages", "3", "--batch", "2"])
+    ck = torch.load(os.path.join(run, "gan.pt"))
+    assert ck["it"] == 4 and ck["stages"] == 3
+    out = str(tmp_path / "model")
+    from mirrorgan_train import export
+
+    export.main(["--run", run, "--data", tiny, "--out", out, "--name", "tiny"])
+    meta = json.load(open(os.path.join(out, "model.json")))
+    assert meta["generator"]["ngf"] == 4 and meta["format_version"] == 1
+    manifest = open(os.path.join(out, "MANIFEST")).read().split("\n")
+    assert any(line.endswith("generator.safetensors") for line in manifest)
+
+    from mirrorgan_train.pipeline import CaptionError, ReferenceModel
+
+    model = ReferenceModel(out)
+    word = model.ixtoword[1]
+    r = model.generate(f"{word} zzzunknown", seed=7, n=2)
+    assert r["unknown"] == ["zzzunknown"]
+    assert [im["seed"] for im in r["images"]] == [7, 8]
+    assert r["images"][0]["png_bytes"].shape == (256, 256, 3)
+    assert 1 <= r["images"][0]["rank"] <= 100
+    again = model.generate(f"{word} zzzunknown", seed=7, n=1)
+    assert (again["images"][0]["png_bytes"] == r["images"][0]["png_bytes"]).all()  # deterministic from the seed
+    with pytest.raises(CaptionError):
+        model.generate("qqqq zzzz", seed=1)
+
+
+def test_fixture_writer(tmp_path):
+    from mirrorgan_train import fixtures
+
+    fixtures.main(["--out", str(tmp_path)])
+    total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(tmp_path) for f in fs)
+    assert total < 8_000_000
+    assert os.path.exists(tmp_path / "parity" / "tiny" / "MANIFEST")
