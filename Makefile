@@ -48,3 +48,4 @@ fixtures: venv
 
 clean:
 	rm -rf .build
+include deploy/deploy.mk
