@@ -1,0 +1,37 @@
+import Foundation
+
+// Element-wise activations. Each returns a new tensor of the same shape. The scalar forms use Float math
+// from libm (`tanhf`, `expf`), as PyTorch's CPU kernels do up to rounding.
+
+/// Applies `f` to every element.
+@inline(__always)
+func mapElements(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
+    var out = x.data
+    out.withUnsafeMutableBufferPointer { d in
+        for i in 0..<d.count { d[i] = f(d[i]) }
+    }
+    return Tensor(uncheckedShape: x.shape, data: out)
+}
+
+/// Logistic sigmoid of one value, 1 / (1 + e^−x), stable for large |x|.
+@inline(__always)
+func sigmoidScalar(_ v: Float) -> Float {
+    if v >= 0 { return 1 / (1 + Foundation.exp(-v)) }
+    let e = Foundation.exp(v)
+    return e / (1 + e)
+}
+
+/// `torch.tanh`.
+public func tanh(_ x: Tensor) -> Tensor { mapElements(x) { Foundation.tanh($0) } }
+
+/// `torch.sigmoid`: 1 / (1 + e^−x).
+public func sigmoid(_ x: Tensor) -> Tensor { mapElements(x, sigmoidScalar) }
+
+/// `torch.relu`: max(x, 0).
+public func relu(_ x: Tensor) -> Tensor { mapElements(x) { $0 > 0 ? $0 : 0 } }
+
+/// `torch.nn.functional.relu6`: min(max(x, 0), 6) (EfficientNet-Lite's activation).
+public func relu6(_ x: Tensor) -> Tensor { mapElements(x) { Swift.min(Swift.max($0, 0), 6) } }
+
+/// `torch.nn.functional.leaky_relu`: x for x ≥ 0, slope · x otherwise (AttnGAN discriminators use 0.2).
+public func leakyReLU(_ x: Tensor, slope: Float = 0.01) -> Tensor { mapElements(x) { $0 >= 0 ? $0 : slope * $0 } }

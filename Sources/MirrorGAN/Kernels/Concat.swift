@@ -1,0 +1,36 @@
+/// Concatenation along `axis` (`torch.cat(tensors, dim=axis)`). All tensors must have the same rank and
+/// equal sizes in every other dimension. `axis` may be negative.
+public func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
+    let op = "concat"
+    guard let first = tensors.first else { throw TensorError.invalidArgument(op: op, message: "no tensors given") }
+    let ax = axis < 0 ? axis + first.rank : axis
+    guard ax >= 0 && ax < first.rank else { throw TensorError.indexOutOfRange(op: "concat axis", index: axis, bound: first.rank) }
+    for t in tensors {
+        guard t.rank == first.rank,
+              zip(t.shape, first.shape).enumerated().allSatisfy({ $0.offset == ax || $0.element.0 == $0.element.1 }) else {
+            var expected = first.shape
+            if t.rank == first.rank { expected[ax] = t.shape[ax] }
+            throw TensorError.shapeMismatch(op: "concat (all dimensions but axis \(ax) must agree)",
+                                            expected: expected, actual: t.shape)
+        }
+    }
+    let outer = first.shape[..<ax].reduce(1, *)
+    let inner = first.shape[(ax + 1)...].reduce(1, *)
+    let total = tensors.reduce(0) { $0 + $1.shape[ax] }
+    var shape = first.shape
+    shape[ax] = total
+    var out = [Float]()
+    out.reserveCapacity(outer * total * inner)
+    for o in 0..<outer {
+        for t in tensors {
+            let block = t.shape[ax] * inner
+            out.append(contentsOf: t.data[(o * block)..<((o + 1) * block)])
+        }
+    }
+    return Tensor(uncheckedShape: shape, data: out)
+}
+
+/// Concatenation along the channel dimension 1 (`torch.cat(tensors, 1)` on NCHW or [N, C] tensors).
+public func concatChannels(_ tensors: [Tensor]) throws -> Tensor {
+    try concat(tensors, axis: 1)
+}

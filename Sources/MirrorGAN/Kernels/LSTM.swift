@@ -1,0 +1,90 @@
+import Foundation
+
+/// Weights of one direction of a one-layer PyTorch `nn.LSTM` (or an `nn.LSTMCell`).
+/// Gate order along the 4H rows is PyTorch's: input, forget, cell (g), output.
+public struct LSTMWeights: Sendable {
+    /// `[4H, I]` (`weight_ih_l0`, or `weight_ih_l0_reverse` for the backward direction).
+    public let weightIH: Tensor
+    /// `[4H, H]` (`weight_hh_l0`).
+    public let weightHH: Tensor
+    /// `[4H]`: `bias_ih_l0 + bias_hh_l0`, summed once at load time.
+    public let bias: Tensor
+
+    public var hiddenSize: Int { weightHH.shape[1] }
+    public var inputSize: Int { weightIH.shape[1] }
+
+    /// Validates the shapes and sums the two biases (either may be omitted: PyTorch `bias=False`).
+    public init(weightIH: Tensor, weightHH: Tensor, biasIH: Tensor? = nil, biasHH: Tensor? = nil) throws {
+        try requireRank("LSTM weight_hh", weightHH, [2], "2 ([4H, H])")
+        let hidden = weightHH.shape[1]
+        try requireShape("LSTM weight_hh", weightHH, [4 * hidden, hidden])
+        try requireRank("LSTM weight_ih", weightIH, [2], "2 ([4H, I])")
+        try requireShape("LSTM weight_ih", weightIH, [4 * hidden, weightIH.shape[1]])
+        var bias = [Float](repeating: 0, count: 4 * hidden)
+        for (name, b) in [("LSTM bias_ih", biasIH), ("LSTM bias_hh", biasHH)] {
+            guard let b else { continue }
+            try requireShape(name, b, [4 * hidden])
+            for i in 0..<bias.count { bias[i] += b.data[i] }
+        }
+        self.weightIH = weightIH
+        self.weightHH = weightHH
+        self.bias = Tensor(uncheckedShape: [4 * hidden], data: bias)
+    }
+}
+
+/// Hidden and cell state of an LSTM, each `[B, H]` (one direction).
+public struct LSTMState: Sendable, Equatable {
+    public var h: Tensor, c: Tensor
+    public init(h: Tensor, c: Tensor) { self.h = h; self.c = c }
+    /// Zero state for `batch` sequences (PyTorch's default initial state).
+    public static func zeros(batch: Int, hidden: Int) -> LSTMState {
+        LSTMState(h: Tensor(shape: [batch, hidden]), c: Tensor(shape: [batch, hidden]))
+    }
+}
+
+/// One LSTM step (`nn.LSTMCell`), e.g. for greedy decoding:
+/// gates = x·W_ihᵀ + h·W_hhᵀ + b; i, f, o = σ(·), g = tanh(·); c' = f·c + i·g; h' = o·tanh(c').
+///
+/// - Parameters: `x` `[B, I]`; `state` `[B, H]` each.
+/// - Returns: the new state, `[B, H]` each.
+public func lstmCell(_ x: Tensor, state: LSTMState, weights: LSTMWeights) throws -> LSTMState {
+    let hidden = weights.hiddenSize
+    try requireRank("lstmCell input", x, [2], "2 ([B, I])")
+    let batch = x.shape[0]
+    try requireShape("lstmCell input", x, [batch, weights.inputSize])
+    try requireShape("lstmCell h", state.h, [batch, hidden])
+    try requireShape("lstmCell c", state.c, [batch, hidden])
+    var gates = try linear(x, weight: weights.weightIH, bias: weights.bias).data
+    var h = state.h.data, c = state.c.data
+    gates.withUnsafeMutableBufferPointer { g in
+        h.withUnsafeMutableBufferPointer { hp in
+            c.withUnsafeMutableBufferPointer { cp in
+                weights.weightHH.withUnsafeBufferPointer { whh in
+                    sgemm(transposeA: false, transposeB: true, m: batch, n: 4 * hidden, k: hidden,
+                          a: UnsafeBufferPointer(hp), lda: hidden, b: whh, ldb: hidden,
+                          beta: 1, c: g, ldc: 4 * hidden)
+                }
+                for b in 0..<batch { lstmPointwise(gates: g, gateRow: b, h: hp, c: cp, stateRow: b, hidden: hidden) }
+            }
+        }
+    }
+    return LSTMState(h: Tensor(uncheckedShape: [batch, hidden], data: h),
+                     c: Tensor(uncheckedShape: [batch, hidden], data: c))
+}
+
+/// Applies the gate non-linearities of one sequence and updates its (h, c) rows in place.
+@inline(__always)
+func lstmPointwise(gates g: UnsafeMutableBufferPointer<Float>, gateRow: Int,
+                   h: UnsafeMutableBufferPointer<Float>, c: UnsafeMutableBufferPointer<Float>,
+                   stateRow: Int, hidden: Int) {
+    let gb = gateRow * 4 * hidden, sb = stateRow * hidden
+    for j in 0..<hidden {
+        let i = sigmoidScalar(g[gb + j])
+        let f = sigmoidScalar(g[gb + hidden + j])
+        let cellInput = Foundation.tanh(g[gb + 2 * hidden + j])
+        let o = sigmoidScalar(g[gb + 3 * hidden + j])
+        let cNew = f * c[sb + j] + i * cellInput
+        c[sb + j] = cNew
+        h[sb + j] = o * Foundation.tanh(cNew)
+    }
+}

@@ -1,0 +1,106 @@
+/// Result of `lstm(_:lengths:forward:backward:)`.
+public struct LSTMOutput: Sendable {
+    /// `[B, T, D·H]` (D = 2 when bidirectional): per step, `[forward h ; backward h]`. Steps at or past a
+    /// sequence's length are exactly zero (as `pad_packed_sequence` returns them).
+    public var output: Tensor
+    /// `[D, B, H]`: final hidden state per direction (PyTorch `h_n` of a one-layer LSTM). The forward
+    /// state is taken after each sequence's last valid token; the backward one after its first token.
+    public var hN: Tensor
+    /// `[D, B, H]`: final cell state, like `hN`.
+    public var cN: Tensor
+}
+
+/// A one-layer, optionally bidirectional `nn.LSTM(batch_first=True)` over a padded batch of
+/// variable-length sequences, with `pack_padded_sequence` semantics (as STEM's `RNN_ENCODER` runs it):
+/// each sequence b is processed for its first `lengths[b]` steps only, starting from a zero state; the
+/// backward direction starts at the sequence's last valid token (not at the padding).
+///
+/// - Parameters:
+///   - x: `[B, T, I]` (padded input; values past a length are ignored).
+///   - lengths: B lengths, each in `1...T` (PyTorch rejects empty sequences; any order is accepted,
+///     no sorting is needed).
+///   - forward: forward-direction weights (`*_l0`).
+///   - backward: backward-direction weights (`*_l0_reverse`), or nil for a unidirectional LSTM.
+public func lstm(_ x: Tensor, lengths: [Int], forward: LSTMWeights, backward: LSTMWeights? = nil) throws -> LSTMOutput {
+    let op = "lstm"
+    try requireRank(op, x, [3], "3 ([B, T, I])")
+    let (batch, steps) = (x.shape[0], x.shape[1])
+    let hidden = forward.hiddenSize
+    try requireShape("lstm input (vs weight_ih [4H, I])", x, [batch, steps, forward.inputSize])
+    guard lengths.count == batch else {
+        throw TensorError.invalidArgument(op: op, message: "\(lengths.count) lengths for a batch of \(batch)")
+    }
+    for length in lengths where length < 1 || length > steps {
+        throw TensorError.invalidArgument(op: op, message: "sequence length \(length) is outside 1...\(steps)")
+    }
+    if let backward {
+        guard backward.hiddenSize == hidden, backward.inputSize == forward.inputSize else {
+            throw TensorError.shapeMismatch(op: "lstm backward weight_ih (vs forward)",
+                                            expected: forward.weightIH.shape, actual: backward.weightIH.shape)
+        }
+    }
+    let directions = backward == nil ? 1 : 2
+    let rows = try x.reshaped([batch * steps, forward.inputSize])
+    var output = [Float](repeating: 0, count: batch * steps * directions * hidden)
+    var hN = [Float](repeating: 0, count: directions * batch * hidden)
+    var cN = hN
+
+    for (d, weights) in [forward, backward].compactMap({ $0 }).enumerated() {
+        // Input projections of every step at once: [B·T, 4H] = x·W_ihᵀ + b.
+        let projected = try linear(rows, weight: weights.weightIH, bias: weights.bias)
+        let state = runDirection(projected: projected, weightHH: weights.weightHH, lengths: lengths,
+                                 steps: steps, hidden: hidden, reverse: d == 1,
+                                 output: &output, outputStride: directions * hidden, outputOffset: d * hidden)
+        for i in 0..<(batch * hidden) {
+            hN[d * batch * hidden + i] = state.h[i]
+            cN[d * batch * hidden + i] = state.c[i]
+        }
+    }
+    return LSTMOutput(output: Tensor(uncheckedShape: [batch, steps, directions * hidden], data: output),
+                      hN: Tensor(uncheckedShape: [directions, batch, hidden], data: hN),
+                      cN: Tensor(uncheckedShape: [directions, batch, hidden], data: cN))
+}
+
+/// Runs one direction over all sequences in lock-step. At step s, sequence b is active when s < length;
+/// it reads time t = s (forward) or t = length − 1 − s (reverse). Inactive sequences keep their state,
+/// which is therefore the state at their valid end when the loop finishes.
+private func runDirection(projected: Tensor, weightHH: Tensor, lengths: [Int], steps: Int, hidden: Int,
+                          reverse: Bool, output: inout [Float], outputStride: Int, outputOffset: Int)
+    -> (h: [Float], c: [Float]) {
+    let batch = lengths.count
+    let gateWidth = 4 * hidden
+    var h = [Float](repeating: 0, count: batch * hidden)
+    var c = h
+    var gates = [Float](repeating: 0, count: batch * gateWidth)
+    let longest = lengths.max() ?? 0
+    projected.withUnsafeBufferPointer { pre in
+        weightHH.withUnsafeBufferPointer { whh in
+            h.withUnsafeMutableBufferPointer { hp in
+                c.withUnsafeMutableBufferPointer { cp in
+                    gates.withUnsafeMutableBufferPointer { g in
+                        output.withUnsafeMutableBufferPointer { out in
+                            for s in 0..<longest {
+                                for b in 0..<batch where s < lengths[b] {
+                                    let t = reverse ? lengths[b] - 1 - s : s
+                                    let src = (b * steps + t) * gateWidth
+                                    for j in 0..<gateWidth { g[b * gateWidth + j] = pre[src + j] }
+                                }
+                                // gates += h · W_hhᵀ for the whole batch (inactive rows are ignored below).
+                                sgemm(transposeA: false, transposeB: true, m: batch, n: gateWidth, k: hidden,
+                                      a: UnsafeBufferPointer(hp), lda: hidden, b: whh, ldb: hidden,
+                                      beta: 1, c: g, ldc: gateWidth)
+                                for b in 0..<batch where s < lengths[b] {
+                                    lstmPointwise(gates: g, gateRow: b, h: hp, c: cp, stateRow: b, hidden: hidden)
+                                    let t = reverse ? lengths[b] - 1 - s : s
+                                    let dst = (b * steps + t) * outputStride + outputOffset
+                                    for j in 0..<hidden { out[dst + j] = hp[b * hidden + j] }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    return (h, c)
+}

@@ -1,0 +1,72 @@
+/// Word-level attention (AttnGAN `GlobalAttentionGeneral`) plus MirrorGAN's sentence-level attention
+/// (`GLAttentionGeneral`, spec §3.5). Keys: `conv_context.weight`, and with GLAM `conv_sentence_vis.weight`,
+/// `linear.{weight,bias}`.
+struct GLAttention: Sendable {
+    let convContext: Tensor  // [idf, nef] (the 1×1 conv as a matrix)
+    let sentenceVis: ConvLayer?
+    let linear: LinearLayer?
+    let idf: Int
+
+    init(_ r: WeightReader, idf: Int, nef: Int, ncf: Int, glam: Bool) throws {
+        convContext = try r.tensor("conv_context.weight", [idf, nef, 1, 1]).reshaped([idf, nef])
+        if glam {
+            sentenceVis = try ConvLayer(r, "conv_sentence_vis", in: idf, out: idf, kernel: 1, padding: .fixed(.zero))
+            linear = try LinearLayer(r, "linear", in: ncf, out: idf)  // in = CONDITION_DIM (hard-coded 100 officially)
+        } else {
+            sentenceVis = nil
+            linear = nil
+        }
+        self.idf = idf
+    }
+
+    struct Output {
+        var wordContext: Tensor  // [B, idf, H, W]
+        var sentenceContext: Tensor?  // [B, idf, H, W]
+        var wordAttention: Tensor  // [B, T, H, W]
+        var sentenceAttention: Tensor?  // [B, idf, H, W]
+    }
+
+    /// - Parameters: h `[B, idf, H, W]`; c `[B, ncf]` (the CA sample); words `[B, nef, T]`;
+    ///   lengths: each sample's caption length (positions ≥ length are masked with −∞).
+    func callAsFunction(_ h: Tensor, c: Tensor, words: Tensor, lengths: [Int]) throws -> Output {
+        let (b, ih, iw) = (h.shape[0], h.shape[2], h.shape[3])
+        let n = ih * iw, t = words.shape[2]
+        // e' = conv_context(e): [B, idf, T]
+        let source = try matmul(convContext, words)
+        // Scores S = hᵀ e': [B, N, T]; softmax over the T words with a per-sample mask (pitfall 7: the
+        // official tiled mask is misaligned for B > 1; per-sample is correct and equal at B = 1).
+        let target = try h.reshaped([b, idf, n])
+        let scores = try matmul(target, source, transposeA: true)
+        var mask = [Float](repeating: 0, count: b * t)
+        for i in 0..<b { for j in lengths[i]..<t { mask[i * t + j] = 1 } }
+        let attn = try softmax(scores, axis: 2, mask: Tensor(uncheckedShape: [b, 1, t], data: mask))
+        let attnT = attn.transposedLastTwo()  // [B, T, N]
+        let wordContext = try matmul(source, attnT).reshaped([b, idf, ih, iw])
+        let wordAttention = try attnT.reshaped([b, t, ih, iw])
+        guard let linear, let sentenceVis else {
+            return Output(wordContext: wordContext, sentenceContext: nil, wordAttention: wordAttention, sentenceAttention: nil)
+        }
+        // Sentence attention: s' = linear(c); α = softmax over channels of conv(h ⊙ s'); ctx = s' ⊙ α.
+        let s = try linear(c)  // [B, idf]
+        let sMap = try s.reshaped([b, idf, 1, 1])
+        let alpha = try softmax(sentenceVis(broadcastMultiply(h, sMap)), axis: 1)
+        let sentenceContext = try broadcastMultiply(alpha, sMap)
+        return Output(wordContext: wordContext, sentenceContext: sentenceContext, wordAttention: wordAttention,
+                      sentenceAttention: alpha)
+    }
+}
+
+/// x `[B, C, H, W]` ⊙ s `[B, C, 1, 1]` (broadcast over space).
+func broadcastMultiply(_ x: Tensor, _ s: Tensor) throws -> Tensor {
+    let (b, c) = (x.shape[0], x.shape[1])
+    guard s.shape == [b, c, 1, 1] else {
+        throw TensorError.shapeMismatch(op: "broadcastMultiply", expected: [b, c, 1, 1], actual: s.shape)
+    }
+    let hw = x.shape[2] * x.shape[3]
+    var out = x.data
+    for i in 0..<(b * c) {
+        let v = s.data[i]
+        for k in 0..<hw { out[i * hw + k] *= v }
+    }
+    return Tensor(uncheckedShape: x.shape, data: out)
+}

@@ -1,0 +1,72 @@
+/// Generator building blocks (spec §3.2). Every conv in G outputs 2× the nominal channels for the GLU
+/// (pitfall 1); BatchNorm (eps 1e-5, running statistics) is folded into the conv at load time.
+
+/// `upBlock(in, out)`: nearest ×2 → conv3x3(in → 2·out) → BN → GLU. Keys `.1.weight`, `.2.*`.
+struct UpBlock: Sendable {
+    let conv: ConvLayer
+
+    init(_ r: WeightReader, _ name: String, in inChannels: Int, out: Int) throws {
+        let s = r.scope(name)
+        conv = try ConvLayer(s, "1", in: inChannels, out: 2 * out, kernel: 3, padding: .fixed(Padding2D(1)))
+            .folding(s.batchNorm("2", channels: 2 * out, eps: 1e-5))
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try glu(conv(upsampleNearest2x(x)))
+    }
+}
+
+/// `ResBlock(C)`: conv3x3(C → 2C) → BN → GLU → conv3x3(C → C) → BN, plus the input; no activation after
+/// the addition. Keys `block.0`, `block.1`, `block.3`, `block.4`.
+struct ResBlock: Sendable {
+    let conv1: ConvLayer
+    let conv2: ConvLayer
+
+    init(_ r: WeightReader, _ name: String, channels c: Int) throws {
+        let s = r.scope(name).scope("block")
+        conv1 = try ConvLayer(s, "0", in: c, out: 2 * c, kernel: 3, padding: .fixed(Padding2D(1)))
+            .folding(s.batchNorm("1", channels: 2 * c, eps: 1e-5))
+        conv2 = try ConvLayer(s, "3", in: c, out: c, kernel: 3, padding: .fixed(Padding2D(1)))
+            .folding(s.batchNorm("4", channels: c, eps: 1e-5))
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try add(conv2(glu(conv1(x))), x)
+    }
+}
+
+/// `GET_IMAGE_G`: conv3x3(ngf → 3, no bias) → tanh. Key `img.0.weight`.
+struct ImageHead: Sendable {
+    let conv: ConvLayer
+
+    init(_ r: WeightReader, _ name: String, ngf: Int) throws {
+        conv = try ConvLayer(r.scope(name), "img.0", in: ngf, out: 3, kernel: 3, padding: .fixed(Padding2D(1)))
+    }
+
+    func callAsFunction(_ h: Tensor) throws -> Tensor { tanh(try conv(h)) }
+}
+
+/// `INIT_STAGE_G` (`h_net1`): [c ; z] → Linear(no bias) → BN1d → GLU → [B, 16·ngf, 4, 4] → 4 upBlocks → 64².
+struct InitStage: Sendable {
+    let fc: LinearLayer
+    let upsample: [UpBlock]
+    let channels: Int  // 16·ngf
+
+    init(_ r: WeightReader, ngf16: Int, inDim: Int) throws {
+        let fcScope = r.scope("fc")
+        fc = try LinearLayer(fcScope, "0", in: inDim, out: ngf16 * 32, bias: false)
+            .folding(fcScope.batchNorm("1", channels: ngf16 * 32, eps: 1e-5))
+        upsample = try (1...4).map { i in
+            try UpBlock(r, "upsample\(i)", in: ngf16 >> (i - 1), out: ngf16 >> i)
+        }
+        channels = ngf16
+    }
+
+    /// - Parameters: z `[B, z_dim]`, c `[B, ncf]`. Returns h1 `[B, ngf, 64, 64]`.
+    func callAsFunction(z: Tensor, c: Tensor) throws -> Tensor {
+        // Condition first, then noise (pitfall 2); reshape channel-major after the GLU.
+        var h = try glu(fc(concat([c, z], axis: 1))).reshaped([c.shape[0], channels, 4, 4])
+        for block in upsample { h = try block(h) }
+        return h
+    }
+}

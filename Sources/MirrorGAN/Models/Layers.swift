@@ -1,0 +1,100 @@
+/// Inference layers built from checkpoint tensors: convolution and linear layers with BatchNorm folded in
+/// at load time (exact in real arithmetic; within float rounding of PyTorch's separate BN).
+
+/// How a convolution pads its input.
+enum ConvPadding: Sendable {
+    case fixed(Padding2D)
+    /// TensorFlow SAME for the actual input size (EfficientNet; asymmetric at stride 2).
+    case tfSame
+}
+
+struct ConvLayer: Sendable {
+    var weight: Tensor
+    var bias: Tensor?
+    var stride: Int = 1
+    var padding: ConvPadding = .fixed(.zero)
+    var groups: Int = 1
+
+    var outChannels: Int { weight.shape[0] }
+    var kernel: Int { weight.shape[2] }
+
+    /// Reads `name.weight` [out, in/groups, k, k] (and `name.bias` when `bias`).
+    init(_ r: WeightReader, _ name: String, in inChannels: Int, out: Int, kernel: Int, stride: Int = 1,
+         padding: ConvPadding, groups: Int = 1, bias: Bool = false) throws {
+        let s = r.scope(name)
+        weight = try s.tensor("weight", [out, inChannels / groups, kernel, kernel])
+        self.bias = bias ? try s.tensor("bias", [out]) : nil
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+    }
+
+    /// Folds an inference BatchNorm that follows this convolution into its weight and bias.
+    func folding(_ bn: BatchNormParameters) throws -> ConvLayer {
+        var copy = self
+        let folded = try foldBatchNorm(weight: weight, bias: bias, into: bn)
+        copy.weight = folded.weight
+        copy.bias = folded.bias
+        return copy
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        let pad: Padding2D
+        switch padding {
+        case let .fixed(p): pad = p
+        case .tfSame: pad = Padding2D.tfSame(height: x.shape[2], width: x.shape[3], kernel: (kernel, kernel),
+                                              stride: (stride, stride))
+        }
+        return try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: pad, groups: groups)
+    }
+}
+
+struct LinearLayer: Sendable {
+    var weight: Tensor
+    var bias: Tensor?
+
+    init(_ r: WeightReader, _ name: String, in inFeatures: Int, out: Int, bias: Bool = true) throws {
+        let s = r.scope(name)
+        weight = try s.tensor("weight", [out, inFeatures])
+        self.bias = bias ? try s.tensor("bias", [out]) : nil
+    }
+
+    func folding(_ bn: BatchNormParameters) throws -> LinearLayer {
+        var copy = self
+        let folded = try foldBatchNorm(weight: weight, bias: bias, into: bn)
+        copy.weight = folded.weight
+        copy.bias = folded.bias
+        return copy
+    }
+
+    func callAsFunction(_ x: Tensor) throws -> Tensor {
+        try linear(x, weight: weight, bias: bias)
+    }
+}
+
+/// `Tensor` helpers the models need beyond the kernels.
+extension Tensor {
+    /// Sample `index` of the leading (batch) dimension, keeping it: `[1, ...]`.
+    func sample(_ index: Int) -> Tensor {
+        let per = shape.dropFirst().reduce(1, *)
+        return Tensor(uncheckedShape: [1] + shape.dropFirst(), data: Array(data[(index * per)..<((index + 1) * per)]))
+    }
+
+    /// Transposes the last two dimensions of a rank-3 tensor: `[B, M, N]` → `[B, N, M]`.
+    func transposedLastTwo() -> Tensor {
+        precondition(rank == 3, "transposedLastTwo needs rank 3, got \(shape)")
+        let (b, m, n) = (shape[0], shape[1], shape[2])
+        var out = [Float](repeating: 0, count: count)
+        data.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<b {
+                    let base = i * m * n
+                    for r in 0..<m {
+                        for c in 0..<n { dst[base + c * m + r] = src[base + r * n + c] }
+                    }
+                }
+            }
+        }
+        return Tensor(uncheckedShape: [b, n, m], data: out)
+    }
+}

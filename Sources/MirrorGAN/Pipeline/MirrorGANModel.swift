@@ -1,0 +1,91 @@
+import Foundation
+
+/// A loaded, verified model: immutable after `load`, so one instance serves any number of callers at
+/// once (each call allocates its own activations).
+public final class MirrorGANModel: Sendable {
+    public let directory: String
+    public let config: ModelConfig
+    public let vocabulary: [String]
+    public let tokenizer: Tokenizer
+    /// R-precision candidates: test captions as token ids.
+    public let captionBank: [[Int]]
+    /// File → sha256, as verified against the MANIFEST.
+    public let checksums: [String: String]
+    public let parameterCount: Int
+
+    public let textEncoder: TextEncoder
+    public let generator: Generator
+    public let backbone: EfficientNetLite0
+    public let imageEncoder: ImageEncoder
+    public let captionEncoder: CaptionEncoder
+    public let captionDecoder: CaptionDecoder
+
+    /// Loads `directory`: verifies every file's sha256 against the MANIFEST, then every tensor's name
+    /// and shape against the architecture in `model.json`. Throws `ModelLoadError` naming the file and tensor.
+    public init(directory: String, verifyChecksums: Bool = true) throws {
+        self.directory = directory
+        checksums = verifyChecksums ? try ModelDirectory.verify(directory) : [:]
+        let config: ModelConfig = try Self.decodeJSON(directory, "model.json")
+        try config.validate(file: "model.json")
+        self.config = config
+
+        struct Vocab: Decodable { let ixtoword: [String] }
+        let vocab: Vocab = try Self.decodeJSON(directory, "vocab.json")
+        guard vocab.ixtoword.count == config.textEncoder.nWords, vocab.ixtoword.first == "<end>" else {
+            throw ModelLoadError.invalidConfig(file: "vocab.json", message:
+                "needs n_words = \(config.textEncoder.nWords) entries starting with <end>, has \(vocab.ixtoword.count)")
+        }
+        vocabulary = vocab.ixtoword
+        tokenizer = Tokenizer(vocabulary: vocab.ixtoword)
+
+        struct Bank: Decodable { let captions: [[Int]] }
+        let bank: Bank = try Self.decodeJSON(directory, "caption_bank.json")
+        let n = config.textEncoder.nWords
+        if let bad = bank.captions.firstIndex(where: { $0.isEmpty || $0.contains { $0 <= 0 || $0 >= n } }) {
+            throw ModelLoadError.invalidConfig(file: "caption_bank.json", message: "caption \(bad) is empty or has an id outside 1..<\(n)")
+        }
+        guard bank.captions.count >= config.rPrecision.candidates else {
+            throw ModelLoadError.invalidConfig(file: "caption_bank.json",
+                                               message: "needs ≥ \(config.rPrecision.candidates) captions, has \(bank.captions.count)")
+        }
+        captionBank = bank.captions
+
+        var params = 0
+        func open<T>(_ name: String, _ build: (WeightReader) throws -> T) throws -> T {
+            let r = try WeightReader(path: directory + "/" + name, displayName: name)
+            let module = try build(r)
+            try r.finish()
+            params += r.parameterCount
+            return module
+        }
+        let c = config
+        textEncoder = try open("text_encoder.safetensors") { try TextEncoder($0, config: c.textEncoder) }
+        generator = try open("generator.safetensors") { try Generator($0, config: c.generator, nef: c.textEncoder.hiddenDim) }
+        backbone = try open("backbone.safetensors") { try EfficientNetLite0($0, config: c.backbone) }
+        imageEncoder = try open("image_encoder.safetensors") {
+            try ImageEncoder($0, nef: c.textEncoder.hiddenDim, localChannels: c.backbone.localChannels,
+                             globalChannels: c.backbone.globalChannels)
+        }
+        captionEncoder = try open("stream_encoder.safetensors") {
+            try CaptionEncoder($0, globalChannels: c.backbone.globalChannels, embedSize: c.stream.embedSize)
+        }
+        captionDecoder = try open("stream_decoder.safetensors") { try CaptionDecoder($0, config: c.stream, nWords: n) }
+        parameterCount = params
+    }
+
+    static func decodeJSON<T: Decodable>(_ directory: String, _ file: String) throws -> T {
+        guard let data = FileManager.default.contents(atPath: directory + "/" + file) else {
+            throw ModelLoadError.missingFile(file: file)
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: data)
+        } catch {
+            throw ModelLoadError.invalidConfig(file: file, message: "invalid JSON: \(error)")
+        }
+    }
+
+    /// Words for token ids (ids outside the vocabulary are skipped).
+    public func words(_ ids: [Int]) -> [String] {
+        ids.compactMap { $0 >= 0 && $0 < vocabulary.count ? vocabulary[$0] : nil }
+    }
+}

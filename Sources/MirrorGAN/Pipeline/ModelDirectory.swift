@@ -1,0 +1,58 @@
+import Crypto
+import Foundation
+
+/// The files of a model directory (docs/MODEL_FORMAT.md) and their MANIFEST check.
+public enum ModelDirectory {
+    public static let safetensorsFiles = ["text_encoder", "generator", "backbone", "image_encoder",
+                                          "stream_encoder", "stream_decoder"].map { $0 + ".safetensors" }
+    public static let requiredFiles = ["model.json", "vocab.json", "caption_bank.json"] + safetensorsFiles
+
+    /// Parses `MANIFEST` (sha256sum format: `<64 hex>  <file>` per line).
+    public static func readManifest(_ directory: String) throws -> [String: String] {
+        let path = directory + "/MANIFEST"
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
+            throw ModelLoadError.missingFile(file: "MANIFEST")
+        }
+        var entries = [String: String]()
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: true).enumerated() {
+            let parts = raw.split(separator: " ", maxSplits: 1, omittingEmptySubsequences: true)
+            guard parts.count == 2, parts[0].count == 64, parts[0].allSatisfy(\.isHexDigit) else {
+                throw ModelLoadError.invalidConfig(file: "MANIFEST", message: "line \(n + 1) is not '<sha256>  <file>'")
+            }
+            let name = parts[1].trimmingCharacters(in: .whitespaces).replacingOccurrences(of: "*", with: "")
+            guard !name.contains("/") else {
+                throw ModelLoadError.invalidConfig(file: "MANIFEST", message: "line \(n + 1) names a path outside the directory")
+            }
+            entries[name] = parts[0].lowercased()
+        }
+        return entries
+    }
+
+    /// Hex sha256 of a file, read in chunks.
+    public static func sha256(path: String) throws -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw ModelLoadError.missingFile(file: (path as NSString).lastPathComponent)
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while true {
+            let chunk = handle.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            hasher.update(data: chunk)
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// Checks every required file against the MANIFEST; returns file → sha256.
+    public static func verify(_ directory: String) throws -> [String: String] {
+        let manifest = try readManifest(directory)
+        for file in requiredFiles where manifest[file] == nil { throw ModelLoadError.manifestMissingEntry(file: file) }
+        for (file, expected) in manifest.sorted(by: { $0.key < $1.key }) {
+            let path = directory + "/" + file
+            guard FileManager.default.fileExists(atPath: path) else { throw ModelLoadError.missingFile(file: file) }
+            let actual = try sha256(path: path)
+            guard actual == expected else { throw ModelLoadError.checksumMismatch(file: file, expected: expected, actual: actual) }
+        }
+        return manifest
+    }
+}

@@ -1,0 +1,193 @@
+import COpenBLAS
+import Foundation
+
+/// Process-wide runtime settings.
+public enum Runtime {
+    /// Fixes the number of BLAS threads (call once at start-up, before serving).
+    public static func setThreads(_ n: Int) {
+        openblas_set_num_threads(Int32(max(1, n)))
+    }
+}
+
+public struct GenerationOptions: Sendable {
+    public var seed: UInt64
+    /// Images to generate; image i uses seed + i.
+    public var n: Int
+    /// c = μ (ε = 0) instead of the official sampled conditioning.
+    public var meanOnly: Bool
+    /// Also return the stage-3 word attention maps `[T, 128, 128]`.
+    public var returnAttention: Bool
+    /// Also return the 64 and 128 px images.
+    public var returnIntermediates: Bool
+    /// Beam width of the redescription (1 = greedy, as the official `sample()`).
+    public var beamSize: Int
+
+    public init(seed: UInt64, n: Int = 1, meanOnly: Bool = false, returnAttention: Bool = false,
+                returnIntermediates: Bool = false, beamSize: Int = 1) {
+        self.seed = seed
+        self.n = n
+        self.meanOnly = meanOnly
+        self.returnAttention = returnAttention
+        self.returnIntermediates = returnIntermediates
+        self.beamSize = beamSize
+    }
+
+    public static let maxImages = 8
+    public static let maxBeam = 8
+}
+
+public struct RPrecision: Sendable, Equatable {
+    /// 1 ... candidates: position of the true caption among all candidates by cosine (ties favour it).
+    public var rank: Int
+    public var candidates: Int
+    /// Cosine between the image's DAMSM feature and the caption's sentence feature.
+    public var cosine: Float
+    public var hit: Bool { rank == 1 }
+}
+
+public struct Redescription: Sendable, Equatable {
+    public var text: String
+    public var tokens: [String]
+    public var ids: [Int]
+    public var logProbs: [Float]
+    public var logProb: Float { logProbs.reduce(0, +) }
+}
+
+public struct GeneratedImage: Sendable {
+    public var seed: UInt64
+    /// `[1, 3, 256, 256]` in [−1, 1].
+    public var image: Tensor
+    public var png: [UInt8]
+    public var redescription: Redescription
+    public var rPrecision: RPrecision
+    public var image64: Tensor?
+    public var image128: Tensor?
+    /// Stage-3 word attention `[T, 128, 128]` (one map per caption token).
+    public var attention: Tensor?
+}
+
+public struct GenerationResult: Sendable {
+    public var caption: TokenizedCaption
+    public var images: [GeneratedImage]
+    /// Seconds per stage: text_encoder, generator, captioner, rprecision.
+    public var timings: [String: Double]
+}
+
+public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalidOption(String)
+    case invalidImage(String)
+    public var description: String {
+        switch self {
+        case let .invalidOption(m): return m
+        case let .invalidImage(m): return m
+        }
+    }
+}
+
+/// Stage timer (monotonic clock).
+struct StageClock {
+    var timings: [String: Double] = [:]
+    mutating func time<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
+        let t0 = DispatchTime.now().uptimeNanoseconds
+        defer { timings[stage, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
+        return try body()
+    }
+}
+
+extension MirrorGANModel {
+    /// Caption → n images (256², plus 64/128 and attention on request), each redescribed by STREAM and
+    /// scored by R-precision against 99 bank captions drawn from its seed.
+    public func generate(caption: String, options: GenerationOptions) throws -> GenerationResult {
+        try generate(tokenized: tokenizer.tokenize(caption), options: options)
+    }
+
+    public func generate(tokenized: TokenizedCaption, options: GenerationOptions) throws -> GenerationResult {
+        guard (1...GenerationOptions.maxImages).contains(options.n) else {
+            throw PipelineError.invalidOption("n must be 1...\(GenerationOptions.maxImages), got \(options.n)")
+        }
+        guard (1...GenerationOptions.maxBeam).contains(options.beamSize) else {
+            throw PipelineError.invalidOption("beam_size must be 1...\(GenerationOptions.maxBeam), got \(options.beamSize)")
+        }
+        var clock = StageClock()
+        let ids = tokenized.ids
+        let (words, sentence) = try clock.time("text_encoder") { try textEncoder.encode([ids]) }
+        let g = config.generator
+        var images = [GeneratedImage]()
+        for i in 0..<options.n {
+            let seed = MirrorRNG.imageSeed(options.seed, index: i)
+            let noise = MirrorRNG.noise(imageSeed: seed, zDim: g.zDim, conditionDim: g.conditionDim)
+            let eps = options.meanOnly ? [Float](repeating: 0, count: g.conditionDim) : noise.epsilon
+            let out = try clock.time("generator") {
+                try generator(z: Tensor(shape: [1, g.zDim], data: noise.z), sentence: sentence, words: words,
+                              lengths: [ids.count], epsilon: Tensor(shape: [1, g.conditionDim], data: eps))
+            }
+            guard let image = out.images.last else { throw PipelineError.invalidOption("generator produced no image") }
+            let png = try clock.time("encode") { try PNG.encode(image.reshaped(Array(image.shape.dropFirst()))) }
+            let (local, global) = try clock.time("backbone") { try backbone(image) }
+            _ = local
+            let red = try clock.time("captioner") { try redescribe(global: global, beam: options.beamSize) }
+            let rp = try clock.time("rprecision") {
+                try rPrecision(imageCode: imageEncoder.code(global), sentence: sentence, query: ids, imageSeed: seed)
+            }
+            var result = GeneratedImage(seed: seed, image: image, png: png, redescription: red, rPrecision: rp)
+            if options.returnIntermediates, out.images.count == 3 {
+                result.image64 = out.images[0]
+                result.image128 = out.images[1]
+            }
+            if options.returnAttention, let att = out.attention.last {
+                result.attention = try att.reshaped(Array(att.shape.dropFirst()))
+            }
+            images.append(result)
+        }
+        return GenerationResult(caption: tokenized, images: images, timings: clock.timings)
+    }
+
+    func redescribe(global: Tensor, beam: Int) throws -> Redescription {
+        let feature = try captionEncoder(global)
+        let decoded = beam <= 1 ? try captionDecoder.greedy(feature) : try captionDecoder.beamSearch(feature, beam: beam)
+        let tokens = words(decoded.ids)
+        return Redescription(text: tokens.joined(separator: " "), tokens: tokens, ids: decoded.ids, logProbs: decoded.logProbs)
+    }
+
+    /// Rank of the true caption among itself and the bank candidates drawn for `imageSeed`, by cosine
+    /// between the image's DAMSM global feature `[1, nef]` and each sentence feature.
+    public func rPrecision(imageCode: Tensor, sentence: Tensor, query: [Int], imageSeed: UInt64) throws -> RPrecision {
+        let k = config.rPrecision.candidates - 1
+        let picks = MirrorRNG.candidateIndices(imageSeed: imageSeed, bank: captionBank, query: query, k: k)
+        let candidates = try textEncoder.encode(picks.map { captionBank[$0] }).sentence
+        let trueCos = cosineSimilarity(imageCode.data, sentence.data)
+        let nef = sentence.shape[1]
+        var better = 0
+        for r in 0..<picks.count {
+            let c = cosineSimilarity(imageCode.data, Array(candidates.data[(r * nef)..<((r + 1) * nef)]))
+            if c > trueCos { better += 1 }
+        }
+        return RPrecision(rank: 1 + better, candidates: picks.count + 1, cosine: trueCos)
+    }
+
+    /// Any RGB image → STREAM caption (the image is resized to the backbone's input as in training).
+    public func caption(image: RGBImage, beamSize: Int = 1) throws -> Redescription {
+        guard (1...GenerationOptions.maxBeam).contains(beamSize) else {
+            throw PipelineError.invalidOption("beam_size must be 1...\(GenerationOptions.maxBeam), got \(beamSize)")
+        }
+        let t = try image.tensor().reshaped([1, 3, image.height, image.width])
+        let (_, global) = try backbone(t)
+        return try redescribe(global: global, beam: beamSize)
+    }
+
+    /// PNG bytes → caption. PNG errors (corrupt data, over `maxPixels`) are thrown as `PNGError`.
+    public func caption(png: [UInt8], beamSize: Int = 1, maxPixels: Int = PNG.defaultMaxPixels) throws -> Redescription {
+        try caption(image: PNG.decode(png, maxPixels: maxPixels), beamSize: beamSize)
+    }
+}
+
+/// x·y / max(‖x‖·‖y‖, 1e-8), accumulated in Double.
+public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Float {
+    var dot = 0.0, na = 0.0, nb = 0.0
+    for i in 0..<min(a.count, b.count) {
+        dot += Double(a[i]) * Double(b[i])
+        na += Double(a[i]) * Double(a[i])
+        nb += Double(b[i]) * Double(b[i])
+    }
+    return Float(dot / max((na * nb).squareRoot(), 1e-8))
+}

@@ -1,0 +1,94 @@
+import ArgumentParser
+import Foundation
+import MirrorGAN
+
+struct Generate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Generate 256×256 images from a caption; print each image's redescription and R-precision.")
+
+    @OptionGroup var model: ModelOptions
+    @Option(help: "The caption.") var caption: String
+    @Option(help: "Seed of the first image (image i uses seed + i).") var seed: UInt64 = 0
+    @Option(help: "Number of images (1-8).") var n: Int = 1
+    @Option(help: "Output PNG; with n > 1, -i is inserted before .png.") var output: String = "out.png"
+    @Flag(help: "Mean-only conditioning (c = mu) instead of the official sampled CA.") var meanOnly = false
+    @Option(help: "Beam width of the redescription (1 = greedy).") var beamSize: Int = 1
+    @Flag(help: "Also write the 64 and 128 px images.") var intermediates = false
+
+    func run() throws {
+        let m = try model.load()
+        let result: GenerationResult
+        do {
+            result = try m.generate(caption: caption, options: GenerationOptions(
+                seed: seed, n: n, meanOnly: meanOnly, returnIntermediates: intermediates, beamSize: beamSize))
+        } catch let e as CaptionError {
+            throw ValidationError("caption rejected (\(e.code)): \(e)")
+        } catch let e as PipelineError {
+            throw ValidationError("\(e)")
+        }
+        if !result.caption.unknownWords.isEmpty {
+            print("unknown words (dropped): \(result.caption.unknownWords.joined(separator: " "))")
+        }
+        if result.caption.truncated { print("caption truncated to \(Tokenizer.maxWords) words") }
+        print("tokens: \(result.caption.tokens.joined(separator: " "))")
+        for (i, img) in result.images.enumerated() {
+            let path = n == 1 ? output : output.replacingOccurrences(of: ".png", with: "-\(i).png")
+            try Data(img.png).write(to: URL(fileURLWithPath: path))
+            if intermediates, let a = img.image64, let b = img.image128 {
+                try Data(PNG.encode(a.reshaped([3, 64, 64]))).write(to: URL(fileURLWithPath: path.replacingOccurrences(of: ".png", with: "-64.png")))
+                try Data(PNG.encode(b.reshaped([3, 128, 128]))).write(to: URL(fileURLWithPath: path.replacingOccurrences(of: ".png", with: "-128.png")))
+            }
+            let r = img.rPrecision
+            print("\(path)  seed=\(img.seed)  redescription=\"\(img.redescription.text)\"  "
+                  + "r_precision: rank \(r.rank)/\(r.candidates) hit=\(r.hit) cosine=\(String(format: "%.4f", r.cosine))")
+        }
+        let t = result.timings.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.3f", $0.value))s" }
+        print("timings: \(t.joined(separator: " "))")
+    }
+}
+
+struct CaptionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "caption", abstract: "Caption a PNG image with STREAM.")
+
+    @OptionGroup var model: ModelOptions
+    @Argument(help: "PNG file.") var image: String
+    @Option(help: "Beam width (1 = greedy).") var beamSize: Int = 1
+
+    func run() throws {
+        guard let data = FileManager.default.contents(atPath: image) else { throw ValidationError("cannot read \(image)") }
+        let m = try model.load()
+        let r: Redescription
+        do {
+            r = try m.caption(png: Array(data), beamSize: beamSize)
+        } catch let e as PNGError {
+            throw ValidationError("\(image): \(e)")
+        }
+        print(r.text)
+        print("log_probs: " + r.logProbs.map { String(format: "%.3f", $0) }.joined(separator: " ")
+              + String(format: "  (total %.3f)", r.logProb))
+    }
+}
+
+struct Inspect: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Verify a model directory and list its modules, parameters and checksums.")
+
+    @Argument(help: "Model directory.") var directory: String = "Weights/synthbirds"
+
+    func run() throws {
+        let m: MirrorGANModel
+        do { m = try MirrorGANModel(directory: directory) } catch let e as ModelLoadError {
+            throw ValidationError("\(directory): \(e)")
+        }
+        let c = m.config
+        print("model \(c.name): \(c.description)")
+        print("  text encoder  bi-LSTM \(c.textEncoder.embeddingDim) → 2×\(c.textEncoder.hiddenDim / 2), vocabulary \(c.textEncoder.nWords)")
+        print("  generator     ngf \(c.generator.ngf), z \(c.generator.zDim), condition \(c.generator.conditionDim), "
+              + "R_NUM \(c.generator.rNum), \(c.generator.branchNum) stages, \(c.generator.glam ? "GLAM (MirrorGAN)" : "AttnGAN attention")")
+        print("  backbone      \(c.backbone.name) at \(c.backbone.inputSize)², local block \(c.backbone.localBlock)")
+        print("  STREAM        embed \(c.stream.embedSize), hidden \(c.stream.hiddenSize), max \(c.stream.maxSeqLength) tokens, end token \(c.stream.endToken)")
+        print("  caption bank  \(m.captionBank.count) captions; R-precision over \(c.rPrecision.candidates) candidates")
+        print("  parameters    \(m.parameterCount)")
+        print("files (sha256 verified against MANIFEST):")
+        for (f, h) in m.checksums.sorted(by: { $0.key < $1.key }) { print("  \(h)  \(f)") }
+    }
+}

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import MirrorGAN
+import MirrorGANServer
+
+struct Serve: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Serve the model over HTTP (flags override MIRRORGAN_* environment variables).")
+
+    @OptionGroup var model: ModelOptions
+    @Option(help: "Address to bind.") var host: String?
+    @Option(help: "TCP port (0 picks a free one).") var port: Int?
+    @Option(help: "Requests allowed to wait for a worker before 503.") var queueSize: Int?
+    @Option(help: "Largest request body in bytes (413 above).") var maxBodyBytes: Int?
+    @Option(help: "Seconds a request may wait in the queue before 504.") var requestTimeout: Double?
+    @Option(help: "Allowed CORS origin(s), comma-separated, or *.") var corsOrigin: String?
+    @Option(help: "File with one Bearer API key per line.") var apiKeyFile: String?
+    @Option(help: "Concurrent inference workers.") var workers: Int?
+
+    func run() throws {
+        var config: ServerConfig
+        do { config = try ServerConfig.fromEnvironment(ProcessInfo.processInfo.environment) } catch { throw ValidationError("\(error)") }
+        if let host { config.host = host }
+        if let port { config.port = port }
+        if let queueSize { config.queueSize = queueSize }
+        if let maxBodyBytes { config.maxBodyBytes = maxBodyBytes }
+        if let requestTimeout { config.requestTimeout = requestTimeout }
+        if let corsOrigin { config.corsOrigin = corsOrigin }
+        if let apiKeyFile { config.apiKeyFile = apiKeyFile }
+        if let workers { config.workers = workers }
+        config.threads = model.threads
+        config.buildInfo = ["version": ServerConfig.version, "blas": "openblas"]
+
+        let server = try Server(config: config)
+        try server.start()
+        server.installSignalHandlers()
+        // Readiness stays 503 until the weights are loaded and verified.
+        let loaded: MirrorGANModel
+        do {
+            loaded = try model.load()
+        } catch {
+            FileHandle.standardError.write("mirrorgan: refusing to serve: \(error)\n".data(using: .utf8)!)
+            server.stop()
+            throw ExitCode(2)
+        }
+        server.setEngine(ModelEngine(model: loaded, threads: model.threads))
+        server.waitUntilStopped()
+    }
+}
