@@ -49,3 +49,4 @@ fixtures: venv
 clean:
 	rm -rf .build
 include deploy/deploy.mk
+include Tests/browser/browser.mk

@@ -1,0 +1,150 @@
+// POST /v1/images/generations and POST /v1/captions: validated on the I/O thread, run on a worker.
+import Dispatch
+import Foundation
+
+extension Router {
+    func generations(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void) {
+        let req: GenerationRequest
+        do {
+            req = try GenerationRequest(ctx.request)
+        } catch {
+            return finish(ctx.error(APIError.from(engine: error)))
+        }
+        // Random seeds stay below 2^53 so JavaScript clients can send them back exactly.
+        let seed = req.seed ?? UInt64.random(in: 0..<(1 << 53))
+        let params = GenerationParams(caption: req.caption, seed: seed, n: req.n,
+                                      returnAttention: req.returnAttention, beamSize: req.beamSize)
+        let png = req.wantsPNG(accept: ctx.request.headers["Accept"])
+        submit(ctx, finish) { [self] engine in
+            let out = try engine.generate(params)
+            guard let first = out.images.first else {
+                throw EngineError.internalFailure("the engine returned no image")
+            }
+            record(out, ctx)
+            if png {
+                var r = HTTPResponse(status: 200, contentType: "image/png", body: first.png)
+                r.headers.add("X-Seed", String(first.seed))
+                r.headers.add("X-Redescription", PercentEncoding.encode(first.redescription))
+                r.headers.add("X-R-Precision-Rank", String(first.rank))
+                return r
+            }
+            return json(200, generationBody(out, engine.info.id, ctx, attention: params.returnAttention))
+        }
+    }
+
+    func captions(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void) {
+        let req: CaptionRequest
+        do {
+            req = try CaptionRequest(ctx.request)
+        } catch {
+            return finish(ctx.error(APIError.from(engine: error)))
+        }
+        submit(ctx, finish) { [self] engine in
+            let start = DispatchTime.now().uptimeNanoseconds
+            let out = try engine.caption(png: req.png, beamSize: req.beamSize)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds &- start) / 1e9
+            ctx.stages.append(("captioner", seconds))
+            metrics.observe("mirrorgan_inference_seconds", [("stage", "captioner")], seconds)
+            return json(200, [
+                ("caption", .string(out.caption)),
+                ("tokens", .array(out.tokens.map { .string($0) })),
+                ("log_probs", .array(out.logProbs.map { .float($0) })),
+                ("log_prob", .float(out.logProb)),
+            ])
+        }
+    }
+
+    /// Admission (ready, draining, queue space) and the hop to a worker. `work` runs on the worker; its
+    /// errors become API errors (EngineError mapping).
+    private func submit(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void,
+                        work: @escaping (InferenceEngine) throws -> HTTPResponse) {
+        if isDraining { return finish(ctx.error(.draining)) }
+        guard let engine = currentEngine else { return finish(ctx.error(.notReady)) }
+        let timeout = config.requestTimeout
+        let deadline = ctx.request.receivedAt &+ UInt64(timeout * 1e9)
+        let accepted = scheduler.submit(deadline: deadline, run: { waited in
+            ctx.queueSeconds = Double(waited) / 1e9
+            let response: HTTPResponse
+            do {
+                response = try work(engine)
+            } catch {
+                response = ctx.error(APIError.from(engine: error))
+            }
+            finish(response)
+        }, expire: { [metrics] waited in
+            ctx.queueSeconds = Double(waited) / 1e9
+            metrics.increment("mirrorgan_rejected_total", [("reason", "timeout")])
+            finish(ctx.error(.timeout(seconds: timeout)))
+        })
+        if !accepted {
+            metrics.increment("mirrorgan_rejected_total", [("reason", "queue_full")])
+            finish(ctx.error(.queueFull(retryAfter: scheduler.retryAfterSeconds)))
+        }
+    }
+
+    /// Stage timings into metrics and Server-Timing; R-precision counters.
+    private func record(_ out: GenerationOutput, _ ctx: RequestContext) {
+        for (stage, seconds) in out.timings.sorted(by: { $0.key < $1.key }) {
+            metrics.observe("mirrorgan_inference_seconds", [("stage", stage)], seconds)
+            ctx.stages.append((stage, seconds))
+        }
+        metrics.increment("mirrorgan_images_generated_total", by: Double(out.images.count))
+        for image in out.images where image.candidates > 0 {
+            metrics.increment("mirrorgan_rprecision_trials_total")
+            if image.rank == 1 { metrics.increment("mirrorgan_rprecision_hits_total") }
+        }
+    }
+
+    private func generationBody(_ out: GenerationOutput, _ model: String, _ ctx: RequestContext,
+                                attention: Bool) -> [(String, JSONValue)] {
+        let data: [JSONValue] = out.images.map { image in
+            var item: [(String, JSONValue)] = [
+                ("b64_json", .string(Data(image.png).base64EncodedString())),
+                ("seed", .uint(image.seed)),
+                ("redescription", .string(image.redescription)),
+                ("r_precision", .object([
+                    ("rank", .int(image.rank)),
+                    ("hit", .bool(image.rank == 1)),
+                    ("candidates", .int(image.candidates)),
+                    ("cosine", .float(image.cosine)),
+                ])),
+            ]
+            if attention, let maps = image.attention {
+                item.append(("attention", .array(maps.map { map in
+                    .object([("word", .string(map.word)), ("b64_png", .string(Data(map.png).base64EncodedString()))])
+                })))
+            }
+            return .object(item)
+        }
+        var timings: [(String, JSONValue)] = out.timings.sorted(by: { $0.key < $1.key }).map { ($0.key, .double($0.value)) }
+        if let q = ctx.queueSeconds { timings.append(("queue", .double(q))) }
+        return [
+            ("id", .string(ctx.requestID)),
+            ("model", .string(model)),
+            ("created", .int(Int64(Date().timeIntervalSince1970))),
+            ("data", .array(data)),
+            ("tokens", .array(out.tokens.map { .string($0) })),
+            ("unknown_words", .array(out.unknownWords.map { .string($0) })),
+            ("truncated", .bool(out.truncated)),
+            ("timings", .object(timings)),
+        ]
+    }
+}
+
+enum PercentEncoding {
+    /// RFC 3986 percent-encoding of UTF-8, leaving only unreserved characters (safe in any header).
+    static func encode(_ s: String) -> String {
+        let hex = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        for b in s.utf8 {
+            let unreserved = (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A)
+                || b == UInt8(ascii: "-") || b == UInt8(ascii: ".") || b == UInt8(ascii: "_") || b == UInt8(ascii: "~")
+            if unreserved {
+                out.append(b)
+            } else {
+                out.append(contentsOf: [UInt8(ascii: "%"), hex[Int(b >> 4)], hex[Int(b & 0xF)]])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

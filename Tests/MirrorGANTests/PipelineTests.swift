@@ -1,0 +1,81 @@
+import Foundation
+import Testing
+@testable import MirrorGAN
+
+@Suite("Pipeline: generate, redescribe, R-precision, determinism", .serialized)
+struct PipelineTests {
+    @Test func generateProducesImagesRedescriptionsAndRanks() throws {
+        let m = try TempModel()
+        defer { m.remove() }
+        let model = try MirrorGANModel(directory: m.dir)
+        let caption = "w3 w5 w7 unknownword w9"
+        let r = try model.generate(caption: caption, options: GenerationOptions(seed: 41, n: 2, returnAttention: true,
+                                                                                returnIntermediates: true))
+        #expect(r.caption.unknownWords == ["unknownword"])
+        #expect(r.images.map(\.seed) == [41, 42])
+        for img in r.images {
+            #expect(img.image.shape == [1, 3, 256, 256])
+            #expect(img.image64?.shape == [1, 3, 64, 64])
+            #expect(img.attention?.shape == [4, 128, 128])
+            let decoded = try PNG.decode(img.png)
+            #expect(decoded.width == 256 && decoded.height == 256)
+            #expect((1...100).contains(img.rPrecision.rank) && img.rPrecision.candidates == 100)
+            #expect(img.redescription.ids.count <= model.config.stream.maxSeqLength)
+        }
+        #expect(r.images[0].png != r.images[1].png)
+        #expect(Set(r.timings.keys).isSuperset(of: ["text_encoder", "generator", "captioner", "rprecision"]))
+        // Image i of a request equals the single image generated from seed + i.
+        let single = try model.generate(caption: caption, options: GenerationOptions(seed: 42))
+        #expect(single.images[0].png == r.images[1].png)
+    }
+
+    @Test func sameSeedIsByteIdenticalAcrossRunsAndThreadCounts() throws {
+        let m = try TempModel()
+        defer { m.remove() }
+        let model = try MirrorGANModel(directory: m.dir)
+        let opts = GenerationOptions(seed: 7)
+        Runtime.setThreads(1)
+        let a = try model.generate(caption: "w1 w2 w3", options: opts).images[0]
+        Runtime.setThreads(2)
+        let b = try model.generate(caption: "w1 w2 w3", options: opts).images[0]
+        let c = try model.generate(caption: "w1 w2 w3", options: opts).images[0]
+        #expect(a.png == b.png)
+        #expect(b.png == c.png)
+        #expect(a.redescription == b.redescription && a.rPrecision == b.rPrecision)
+    }
+
+    @Test func meanOnlyConditioningIgnoresEpsilon() throws {
+        let m = try TempModel()
+        defer { m.remove() }
+        let model = try MirrorGANModel(directory: m.dir)
+        // With c = mu, two seeds differ only through z; with the official sampled CA they also differ through eps.
+        let a = try model.generate(caption: "w1 w2", options: GenerationOptions(seed: 5, meanOnly: true)).images[0]
+        let b = try model.generate(caption: "w1 w2", options: GenerationOptions(seed: 5, meanOnly: false)).images[0]
+        #expect(a.png != b.png)
+    }
+
+    @Test func invalidOptionsAndCaptionsAreTypedErrors() throws {
+        let m = try TempModel()
+        defer { m.remove() }
+        let model = try MirrorGANModel(directory: m.dir)
+        #expect(throws: PipelineError.self) { try model.generate(caption: "w1", options: GenerationOptions(seed: 1, n: 9)) }
+        #expect(throws: PipelineError.self) { try model.generate(caption: "w1", options: GenerationOptions(seed: 1, beamSize: 0)) }
+        #expect(throws: CaptionError.noKnownWords(unknown: ["zzz"])) { try model.generate(caption: "zzz", options: GenerationOptions(seed: 1)) }
+    }
+
+    @Test func captionAnyPNG() throws {
+        let m = try TempModel()
+        defer { m.remove() }
+        let model = try MirrorGANModel(directory: m.dir)
+        var rgb = [UInt8](repeating: 0, count: 37 * 53 * 3)
+        for i in rgb.indices { rgb[i] = UInt8(i % 251) }
+        let png = try PNG.encode(RGBImage(width: 53, height: 37, rgb: rgb))
+        let greedy = try model.caption(png: png)
+        #expect(greedy.logProbs.count == greedy.ids.count)
+        #expect(greedy.logProbs.allSatisfy { $0 <= 0 })
+        let beam = try model.caption(png: png, beamSize: 3)
+        #expect(beam.logProb >= greedy.logProb - 1e-3 || beam.ids.count != greedy.ids.count)
+        #expect(throws: PNGError.self) { try model.caption(png: Array(png.prefix(40))) }
+        #expect(throws: PNGError.self) { try model.caption(png: png, maxPixels: 100) }
+    }
+}
