@@ -12,7 +12,7 @@ PORT ?= 8080
 WEIGHTS ?= Weights/synthbirds
 THREADS ?= 2
 
-.PHONY: deps venv build test test-swift test-python run fixtures clean
+.PHONY: deps venv build test test-swift test-python run fixtures clean train export evaluate
 
 # Debian packages the build and the toolkit need; installed only when one is missing.
 deps:
@@ -38,13 +38,21 @@ test-swift: deps
 test-python: venv
 	cd training && .venv/bin/python -m pytest -q tests
 
-test: test-swift test-python
+# Everything CI runs (.ci/run calls this).
+test: test-swift test-python test-browser deploy-check
 
 run: build
 	.build/release/mirrorgan serve --host $(HOST) --port $(PORT) --weights $(WEIGHTS) --threads $(THREADS)
 
+# Parity fixtures (tiny random-weight modules) and the shipped-model reference images.
 fixtures: venv
-	$(PY) -m mirrorgan_train.fixtures --out Tests/Fixtures
+	$(PY) -m mirrorgan_train.fixtures --out Tests/Fixtures --weights Weights/synthbirds
+
+# The default model's whole pipeline on CPU (render, features, STEM, STREAM, GAN), resumable; then export.
+train: venv
+	bash training/scripts/train_default.sh
+export: venv
+	cd training && .venv/bin/python -m mirrorgan_train.export --run ../runs/default --data ../data/synthbirds --out ../Weights/synthbirds
 
 clean:
 	rm -rf .build

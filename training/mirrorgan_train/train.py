@@ -105,7 +105,8 @@ def cmd_features(args):
     out = {}
     for split in ("train", "test"):
         imgs = D.load_images(args.data, split, caps)
-        n = imgs.shape[0] if not args.limit else min(args.limit, imgs.shape[0])
+        limit = args.limit if split == "train" else args.test_limit
+        n = imgs.shape[0] if not limit else min(limit, imgs.shape[0])
         loc = torch.empty(n, 112, 14, 14, dtype=torch.float16)
         glo = torch.empty(n, 1280, dtype=torch.float32)
         t0 = time.time()
@@ -422,7 +423,8 @@ def main(argv=None):
     sp = sub.add_parser("features")
     common(sp)
     sp.add_argument("--batch", type=int, default=50)
-    sp.add_argument("--limit", type=int, default=0)
+    sp.add_argument("--limit", type=int, default=0, help="train images to encode (0: all)")
+    sp.add_argument("--test-limit", dest="test_limit", type=int, default=1000, help="test images to encode (0: all)")
     sp = sub.add_parser("stem")
     common(sp)
     sp.add_argument("--batch", type=int, default=48)

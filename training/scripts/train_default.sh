@@ -4,6 +4,8 @@
 #   bash training/scripts/train_default.sh            (from the repository root)
 # Environment: DATA, RUN, NGF, NDF, STEM_MIN, STREAM_MIN, GAN1_MIN, GAN3_MIN, LAMBDA1, THREADS.
 set -euo pipefail
+# OpenMP threads that spin while waiting starve the other core when builds run beside training.
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
 DATA=${DATA:-../data/synthbirds}
@@ -22,7 +24,7 @@ stage() {  # stage NAME COMMAND...: run once, record its wall time
 if [ ! -f "$DATA/READY" ]; then
   stage render $PY -m mirrorgan_train.synthbirds.dataset --out "$DATA" --n-train 10000 --n-test 2000 --seed 0 --workers 2
 fi
-[ -f "$DATA/lite0_features.pt" ] || stage features $PY -m mirrorgan_train.train features --data "$DATA" --run "$RUN" --threads $THREADS
+[ -f "$DATA/lite0_features.pt" ] || stage features $PY -m mirrorgan_train.train features --data "$DATA" --run "$RUN" --threads $THREADS --limit ${FEATURE_LIMIT:-5000}
 stage stem   $PY -m mirrorgan_train.train stem   --data "$DATA" --run "$RUN" --threads $THREADS --minutes $STEM_MIN --ngf $NGF --ndf $NDF
 stage stream $PY -m mirrorgan_train.train stream --data "$DATA" --run "$RUN" --threads $THREADS --minutes $STREAM_MIN
 stage gan1   $PY -m mirrorgan_train.train gan    --data "$DATA" --run "$RUN" --threads $THREADS --minutes $GAN1_MIN --stages 1 --batch 16
