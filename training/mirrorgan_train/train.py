@@ -172,7 +172,7 @@ def cmd_stem(args):
 
 
 @torch.no_grad()
-def damsm_rprecision(text_enc, img_enc, caps, feats, words_num, n_images=1000, seed=0):
+def damsm_rprecision(text_enc, img_enc, caps, feats, words_num, n_images=500, seed=0):
     """Real-image R-precision ceiling: each test image vs its caption + 99 captions of other classes."""
     text_enc.eval()
     img_enc.eval()
