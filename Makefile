@@ -12,7 +12,7 @@ PORT ?= 8080
 WEIGHTS ?= Weights/synthbirds
 THREADS ?= 2
 
-.PHONY: deps venv build test test-swift test-python run fixtures clean train export evaluate
+.PHONY: deps venv build test test-swift test-python test-integration run fixtures clean train export evaluate
 
 # Debian packages the build and the toolkit need; installed only when one is missing.
 deps:
@@ -39,7 +39,13 @@ test-python: venv
 	cd training && .venv/bin/python -m pytest -q tests
 
 # Everything CI runs (.ci/run calls this).
-test: test-swift test-python test-browser deploy-check
+test: test-swift test-python test-integration test-browser deploy-check
+
+# The real binary with the shipped weights on loopback: every endpoint and error, hostile clients, a burst
+# past the queue, schemathesis against openapi.yaml.
+test-integration: venv build
+	@$(PY) -c "import schemathesis" 2>/dev/null || $(PY) -m pip install -q schemathesis
+	$(PY) -m pytest -v -p no:cacheprovider Tests/integration
 
 run: build
 	.build/release/mirrorgan serve --host $(HOST) --port $(PORT) --weights $(WEIGHTS) --threads $(THREADS)

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-webdriver = pytest.importorskip("selenium.webdriver")
+from selenium import webdriver  # installed by `make browser-deps`; a missing driver must fail, not skip
 from selenium.common.exceptions import TimeoutException  # noqa: E402
 from selenium.webdriver.chrome.options import Options  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402

@@ -40,7 +40,7 @@ public struct ServerConfig: Sendable, Equatable {
     public init(host: String = "127.0.0.1", port: Int = 8080, threads: Int = 2, queueSize: Int = 8,
                 maxBodyBytes: Int = 8 << 20, requestTimeout: Double = 120, corsOrigin: String? = nil,
                 apiKeyFile: String? = nil, workers: Int = 1, ioThreads: Int = 1, connectionLimit: Int = 128,
-                perIPConnectionLimit: Int = 32, connectionTimeout: Int = 30, logRequests: Bool = true,
+                perIPConnectionLimit: Int = 64, connectionTimeout: Int = 30, logRequests: Bool = true,
                 buildInfo: [String: String] = ["version": ServerConfig.version]) {
         self.host = host
         self.port = port
