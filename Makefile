@@ -7,6 +7,8 @@ APT_PKGS := libmicrohttpd-dev libpng-dev libopenblas-dev pkg-config python3-torc
 VENV := training/.venv
 PY := $(VENV)/bin/python
 SWIFT_TEST_FLAGS := -c release -Xswiftc -enable-testing
+# The same command deploy/Dockerfile runs, so what CI tests is what ships (static Swift runtime).
+SWIFT_BUILD := swift build -c release --static-swift-stdlib
 HOST ?= 127.0.0.1
 PORT ?= 8080
 WEIGHTS ?= Weights/synthbirds
@@ -29,10 +31,10 @@ $(VENV)/.ok: training/requirements.txt | deps
 venv: $(VENV)/.ok
 
 build: deps
-	swift build -c release
+	$(SWIFT_BUILD)
 
 test-swift: deps
-	swift build -c release
+	$(SWIFT_BUILD)
 	swift test $(SWIFT_TEST_FLAGS)
 
 test-python: venv
