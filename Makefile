@@ -66,3 +66,4 @@ clean:
 	rm -rf .build
 include deploy/deploy.mk
 include Tests/browser/browser.mk
+include bench.mk

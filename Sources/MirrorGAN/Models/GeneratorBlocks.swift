@@ -2,25 +2,32 @@
 /// (pitfall 1); BatchNorm (eps 1e-5, running statistics) is folded into the conv at load time.
 
 /// `upBlock(in, out)`: nearest ×2 → conv3x3(in → 2·out) → BN → GLU. Keys `.1.weight`, `.2.*`.
+/// Runs fused (`UpsampleConv3x3`: four 2×2 phase convolutions of the low-resolution input, 4/9 of the
+/// MACs, bias and GLU in the epilogue); `conv` keeps the folded layer as loaded.
 struct UpBlock: Sendable {
     let conv: ConvLayer
+    let fused: UpsampleConv3x3
 
     init(_ r: WeightReader, _ name: String, in inChannels: Int, out: Int) throws {
         let s = r.scope(name)
         conv = try ConvLayer(s, "1", in: inChannels, out: 2 * out, kernel: 3, padding: .fixed(Padding2D(1)))
             .folding(s.batchNorm("2", channels: 2 * out, eps: 1e-5))
+        fused = try UpsampleConv3x3(weight: conv.weight, bias: conv.bias)
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try glu(conv(upsampleNearest2x(x)))
+        try fused(x, glu: true)
     }
 }
 
 /// `ResBlock(C)`: conv3x3(C → 2C) → BN → GLU → conv3x3(C → C) → BN, plus the input; no activation after
 /// the addition. Keys `block.0`, `block.1`, `block.3`, `block.4`.
+/// Both convolutions run as Winograd F(2×2, 3×3) with the bias + GLU and bias + residual-add epilogues.
 struct ResBlock: Sendable {
     let conv1: ConvLayer
     let conv2: ConvLayer
+    let fused1: Winograd3x3
+    let fused2: Winograd3x3
 
     init(_ r: WeightReader, _ name: String, channels c: Int) throws {
         let s = r.scope(name).scope("block")
@@ -28,22 +35,27 @@ struct ResBlock: Sendable {
             .folding(s.batchNorm("1", channels: 2 * c, eps: 1e-5))
         conv2 = try ConvLayer(s, "3", in: c, out: c, kernel: 3, padding: .fixed(Padding2D(1)))
             .folding(s.batchNorm("4", channels: c, eps: 1e-5))
+        fused1 = try Winograd3x3(weight: conv1.weight, bias: conv1.bias)
+        fused2 = try Winograd3x3(weight: conv2.weight, bias: conv2.bias)
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try add(conv2(glu(conv1(x))), x)
+        try fused2(fused1(x, epilogue: .glu), epilogue: .residual(x))
     }
 }
 
 /// `GET_IMAGE_G`: conv3x3(ngf → 3, no bias) → tanh. Key `img.0.weight`.
+/// Runs as Winograd F(2×2, 3×3) with tanh in the epilogue.
 struct ImageHead: Sendable {
     let conv: ConvLayer
+    let fused: Winograd3x3
 
     init(_ r: WeightReader, _ name: String, ngf: Int) throws {
         conv = try ConvLayer(r.scope(name), "img.0", in: ngf, out: 3, kernel: 3, padding: .fixed(Padding2D(1)))
+        fused = try Winograd3x3(weight: conv.weight, bias: conv.bias)
     }
 
-    func callAsFunction(_ h: Tensor) throws -> Tensor { tanh(try conv(h)) }
+    func callAsFunction(_ h: Tensor) throws -> Tensor { try fused(h, epilogue: .tanh) }
 }
 
 /// `INIT_STAGE_G` (`h_net1`): [c ; z] → Linear(no bias) → BN1d → GLU → [B, 16·ngf, 4, 4] → 4 upBlocks → 64².
