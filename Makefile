@@ -67,3 +67,4 @@ clean:
 include deploy/deploy.mk
 include Tests/browser/browser.mk
 include bench.mk
+include reliability.mk
