@@ -29,22 +29,14 @@ import warnings
 
 import torch
 
+from .fixtures import randomize_bn  # the same non-trivial BN statistics as the parity fixtures
+
 from . import rng as mrng
 from .export import write_model_dir
 from .models import (CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, Backbone, ModelConfig, weights_init)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 T_TOKENS = 18
-
-
-def randomize_bn(module, g):
-    for m in module.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=g) * 0.5 + 0.75)
-            m.weight.data.copy_(1 + torch.randn(n, generator=g) * 0.1)
-            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
 
 
 def load_safetensors(path):

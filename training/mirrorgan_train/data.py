@@ -28,6 +28,18 @@ def tokenize(text: str) -> list[str]:
     return out
 
 
+def encode_words(text: str, wordtoix: dict) -> tuple[list[int], list[str]]:
+    """Cleaned tokens -> (ids of known words, unknown words); unknown words are dropped as the official
+    free-text inference does."""
+    ids, unknown = [], []
+    for t in tokenize(text):
+        if t in wordtoix:
+            ids.append(wordtoix[t])
+        else:
+            unknown.append(t)
+    return ids, unknown
+
+
 class CaptionSet:
     """Captions, vocabulary and split metadata of a dataset in the official layout."""
 
@@ -58,13 +70,7 @@ class CaptionSet:
         return self.captions[split][image * self.cpi + k]
 
     def encode(self, text: str) -> tuple[list[int], list[str]]:
-        ids, unknown = [], []
-        for t in tokenize(text):
-            if t in self.wordtoix:
-                ids.append(self.wordtoix[t])
-            else:
-                unknown.append(t)
-        return ids, unknown
+        return encode_words(text, self.wordtoix)
 
 
 def fixed_length(ids: list[int], words_num: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:

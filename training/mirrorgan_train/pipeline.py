@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
-from .data import tokenize
+from .data import encode_words
 from .models import CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, Backbone, ModelConfig
 from .rng import candidate_indices, image_seed, noise
 
@@ -74,12 +74,7 @@ class ReferenceModel:
     def encode_caption(self, text: str):
         if len(text.encode("utf-8")) > MAX_CAPTION_BYTES:
             raise CaptionError("caption_too_long", f"caption is longer than {MAX_CAPTION_BYTES} bytes")
-        ids, unknown = [], []
-        for t in tokenize(text):
-            if t in self.wordtoix:
-                ids.append(self.wordtoix[t])
-            else:
-                unknown.append(t)
+        ids, unknown = encode_words(text, self.wordtoix)
         if not ids:
             raise CaptionError("empty_caption" if not unknown else "no_known_words", "caption has no known words")
         truncated = len(ids) > MAX_WORDS
