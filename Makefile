@@ -12,6 +12,8 @@ SWIFT_BUILD := swift build -c release --static-swift-stdlib
 HOST ?= 127.0.0.1
 PORT ?= 8080
 WEIGHTS ?= Weights/synthbirds
+# Generator parameters to export: raw for the short stage-wise CPU schedule (docs/TRAINING.md), ema otherwise.
+G_PARAMS ?= raw
 THREADS ?= 2
 
 .PHONY: deps venv build test test-swift test-python test-integration run fixtures clean train export evaluate
@@ -60,7 +62,7 @@ fixtures: venv
 train: venv
 	bash training/scripts/train_default.sh
 export: venv
-	cd training && .venv/bin/python -m mirrorgan_train.export --run ../runs/default --data ../data/synthbirds --out ../Weights/synthbirds
+	cd training && .venv/bin/python -m mirrorgan_train.export --run ../runs/default --data ../data/synthbirds --out ../Weights/synthbirds --g-params $(G_PARAMS)
 
 clean:
 	rm -rf .build

@@ -71,12 +71,16 @@ def write_manifest(out):
         f.write("\n".join(lines) + "\n")
 
 
-def ema_generator_state(gan_ckpt, cfg):
-    """The G state to ship: EMA parameters with the current BN buffers (as the official trainer saves)."""
+def generator_state(gan_ckpt, cfg, params="ema"):
+    """The G state to ship. "ema": EMA parameters with the current BN buffers (as the official trainer saves);
+    "raw": the trained parameters themselves. With stage-wise training the EMA of stages 2-3 starts from their
+    random initialisation when the all-stage phase begins; after N iterations it still weighs that
+    initialisation by 0.999^N (0.37 after 1,000), so a short all-stage phase needs "raw"."""
     netG = G_NET(cfg)
     netG.load_state_dict(gan_ckpt["G"])
-    for p, a in zip(netG.parameters(), gan_ckpt["G_ema"]):
-        p.data.copy_(a)
+    if params == "ema":
+        for p, a in zip(netG.parameters(), gan_ckpt["G_ema"]):
+            p.data.copy_(a)
     return netG.state_dict()
 
 
@@ -98,6 +102,8 @@ def main(argv=None):
     p.add_argument("--data", default="data/synthbirds")
     p.add_argument("--out", default="Weights/synthbirds")
     p.add_argument("--name", default="synthbirds")
+    p.add_argument("--g-params", dest="g_params", choices=["ema", "raw"], default="ema",
+                   help="generator parameters to ship (see generator_state)")
     p.add_argument("--description", default="MirrorGAN (GLAM, lambda=20) trained on SynthBirds with the mirrorgan toolkit")
     args = p.parse_args(argv)
     caps = D.CaptionSet(args.data)
@@ -108,7 +114,7 @@ def main(argv=None):
     gan = torch.load(os.path.join(args.run, "gan.pt"))
     modules = {
         "text_encoder": stem["text_encoder"],
-        "generator": ema_generator_state(gan, cfg),
+        "generator": generator_state(gan, cfg, args.g_params),
         "backbone": Backbone(pretrained=True).trunk_state_dict(),
         "image_encoder": stem["image_encoder"],
         "stream_encoder": stream["encoder"],
