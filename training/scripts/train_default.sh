@@ -11,7 +11,7 @@ PY=${PY:-.venv/bin/python}
 DATA=${DATA:-../data/synthbirds}
 RUN=${RUN:-../runs/default}
 NGF=${NGF:-16}; NDF=${NDF:-16}
-STEM_MIN=${STEM_MIN:-8}; STREAM_MIN=${STREAM_MIN:-5}; GAN1_MIN=${GAN1_MIN:-20}; GAN3_MIN=${GAN3_MIN:-60}
+STEM_MIN=${STEM_MIN:-28}; STREAM_MIN=${STREAM_MIN:-5}; GAN1_MIN=${GAN1_MIN:-15}; GAN3_MIN=${GAN3_MIN:-45}
 LAMBDA1=${LAMBDA1:-20}; THREADS=${THREADS:-2}
 mkdir -p "$RUN"
 stage() {  # stage NAME COMMAND...: run once, record its wall time
