@@ -74,6 +74,18 @@ def save(obj, path):
     os.replace(tmp, path)
 
 
+def resume(path, modules: dict, opt, label) -> int:
+    """Loads a stage checkpoint ({key: state_dict, "opt", "it"}) if it exists; returns the iteration."""
+    if not os.path.exists(path):
+        return 0
+    st = torch.load(path)
+    for key, module in modules.items():
+        module.load_state_dict(st[key])
+    opt.load_state_dict(st["opt"])
+    print(f"resumed {label} at iteration {st['it']}")
+    return st["it"]
+
+
 def load_config(run, captions, args=None) -> ModelConfig:
     path = os.path.join(run, "config.json")
     if os.path.exists(path):
@@ -137,14 +149,7 @@ def cmd_stem(args):
     params = list(text_enc.parameters()) + list(img_enc.parameters())
     opt = torch.optim.Adam(params, lr=args.lr, betas=(0.5, 0.999))
     ck = os.path.join(args.run, "stem.pt")
-    it = 0
-    if os.path.exists(ck):
-        st = torch.load(ck)
-        text_enc.load_state_dict(st["text_encoder"])
-        img_enc.load_state_dict(st["image_encoder"])
-        opt.load_state_dict(st["opt"])
-        it = st["it"]
-        print(f"resumed STEM at iteration {it}")
+    it = resume(ck, {"text_encoder": text_enc, "image_encoder": img_enc}, opt, "STEM")
     sampler = D.CaptionSampler(caps, "train", cfg.words_num, seed=args.seed + it)
     classes = np.asarray(caps.class_ids["train"])
     rng = np.random.default_rng(args.seed + it)
@@ -215,14 +220,7 @@ def cmd_stream(args):
     rnn = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words, max_seq_length=cfg.max_seq_length)
     opt = torch.optim.Adam(list(cnn.parameters()) + list(rnn.parameters()), lr=args.lr)
     ck = os.path.join(args.run, "stream.pt")
-    it = 0
-    if os.path.exists(ck):
-        st = torch.load(ck)
-        cnn.load_state_dict(st["encoder"])
-        rnn.load_state_dict(st["decoder"])
-        opt.load_state_dict(st["opt"])
-        it = st["it"]
-        print(f"resumed STREAM at iteration {it}")
+    it = resume(ck, {"encoder": cnn, "decoder": rnn}, opt, "STREAM")
     sampler = D.CaptionSampler(caps, "train", 32, seed=args.seed + it)  # whole captions (no subsampling)
     rng = np.random.default_rng(args.seed + it)
     prog, stop, start = Progress(args.iters, args.minutes), StopFlag(), it

@@ -58,16 +58,6 @@ public struct Generator: Sendable {
     /// - Parameters: z `[B, z_dim]`; sentence `[B, nef]`; words `[B, nef, T]`; lengths per sample;
     ///   epsilon `[B, ncf]` (zeros for mean-only conditioning).
     public func callAsFunction(z: Tensor, sentence: Tensor, words: Tensor, lengths: [Int], epsilon: Tensor) throws -> Output {
-        let (c, mu, logvar) = try ca(sentence, epsilon: epsilon)
-        var h = try initStage(z: z, c: c)
-        var images = [try heads[0](h)], hidden = [h], attention = [Tensor]()
-        for (i, stage) in nextStages.enumerated() {
-            let (next, att) = try stage(h, c: c, words: words, lengths: lengths)
-            h = next
-            hidden.append(h)
-            attention.append(att)
-            images.append(try heads[i + 1](h))
-        }
-        return Output(images: images, attention: attention, c: c, mu: mu, logvar: logvar, hidden: hidden)
+        try forward(z: z, sentence: sentence, words: words, lengths: lengths, epsilon: epsilon, stageDone: { _ in })
     }
 }

@@ -1,5 +1,5 @@
-/// Profiling entry point of the generator (used by `mirrorgan bench`): the same forward pass as
-/// `Generator.callAsFunction`, with a callback after each stage so that a caller can time stage 1
+/// The generator's forward pass (`Generator.callAsFunction` calls it with no callback), with a callback after
+/// each stage so that `mirrorgan bench` can time stage 1
 /// (CA + 64² initial stage + image head), stage 2 (128²) and stage 3 (256²) separately.
 ///
 /// The fused layers themselves (upsample + 3×3 conv + BN + GLU as four phase convolutions, Winograd
