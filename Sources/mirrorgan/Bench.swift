@@ -348,12 +348,16 @@ enum LayerBench {
             let x = random([1, 64, h, h])
             let w1 = random([128, 64, 3, 3], 0.05), b1 = random([128], 0.1)
             let w2 = random([64, 64, 3, 3], 0.05), b2 = random([64], 0.1)
-            let f1 = try Winograd3x3(weight: w1, bias: b1), f2 = try Winograd3x3(weight: w2, bias: b2)
             let m1 = Double(128 * 64 * 9 * h * h), m2 = Double(64 * 64 * 9 * h * h)
-            try report("\(stage).residual conv1+GLU @\(h)²", m1, m1 * 4 / 9,
-                       { try glu(conv2d(x, weight: w1, bias: b1, padding: Padding2D(1))) }, { try f1(x, epilogue: .glu) })
-            try report("\(stage).residual conv2+add @\(h)²", m2, m2 * 4 / 9,
-                       { try add(conv2d(x, weight: w2, bias: b2, padding: Padding2D(1)), x) }, { try f2(x, epilogue: .residual(x)) })
+            // F(2×2, 3×3) (what the residual blocks used before) and F(4×4, 3×3) (what they use now).
+            let f1 = try Winograd3x3(weight: w1, bias: b1), f2 = try Winograd3x3(weight: w2, bias: b2)
+            let g1 = try Winograd4x3(weight: w1, bias: b1), g2 = try Winograd4x3(weight: w2, bias: b2)
+            let ref1 = { try glu(conv2d(x, weight: w1, bias: b1, padding: Padding2D(1))) }
+            let ref2 = { try add(conv2d(x, weight: w2, bias: b2, padding: Padding2D(1)), x) }
+            try report("\(stage).res conv1+GLU F(2,3) @\(h)²", m1, m1 * 4 / 9, ref1, { try f1(x, epilogue: .glu) })
+            try report("\(stage).res conv1+GLU F(4,3) @\(h)²", m1, m1 / 4, ref1, { try g1(x, epilogue: .glu) })
+            try report("\(stage).res conv2+add F(2,3) @\(h)²", m2, m2 * 4 / 9, ref2, { try f2(x, epilogue: .residual(x)) })
+            try report("\(stage).res conv2+add F(4,3) @\(h)²", m2, m2 / 4, ref2, { try g2(x, epilogue: .residual(x)) })
         }
         let xh = random([1, 32, 256, 256]), wh = random([3, 32, 3, 3], 0.1)
         let head = try Winograd3x3(weight: wh, bias: nil)

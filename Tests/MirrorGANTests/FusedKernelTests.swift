@@ -105,6 +105,49 @@ struct FusedKernelTests {
         #expect(maxAbsDiff(try layer(x, blockBudget: k.budget), im2col) < 1e-4)
     }
 
+    static let cases4x3: [Case] = cases + [
+        .init(n: 1, c: 32, o: 64, h: 19, w: 21, budget: 2 << 20),  // generator-like widths, ragged edges
+        .init(n: 1, c: 7, o: 6, h: 4, w: 4, budget: 2 << 20),  // exactly one tile
+        .init(n: 1, c: 5, o: 4, h: 33, w: 40, budget: 3000),  // rows of 10 tiles (a vector plus a tail)
+    ]
+
+    @Test(arguments: cases4x3)
+    func winograd4x3MatchesDirectConvolution(_ k: Case) throws {
+        var rng = TestRandom(seed: UInt64(k.h * 29 + k.w * 5 + k.o))
+        let x = rng.tensor([k.n, k.c, k.h, k.w])
+        let w = rng.tensor([k.o, k.c, 3, 3], -0.5, 0.5)
+        let b = rng.tensor([k.o])
+        let layer = try Winograd4x3(weight: w, bias: b)
+        let reference = Self.naiveConv3x3(x, w, b)
+        #expect(maxAbsDiff(try layer(x, blockBudget: k.budget), reference) < 1e-4)
+        #expect(maxAbsDiff(try layer(x, epilogue: .glu, blockBudget: k.budget), Self.naiveGLU(reference)) < 1e-4)
+        #expect(maxAbsDiff(try layer(x, epilogue: .tanh, blockBudget: k.budget),
+                           MirrorGAN.tanh(reference)) < 1e-4)
+        let r = rng.tensor(reference.shape)
+        #expect(maxAbsDiff(try layer(x, epilogue: .residual(r), blockBudget: k.budget), try add(reference, r)) < 1e-4)
+        // The same function as F(2, 3), which the parity tests pinned to PyTorch.
+        let f23 = try Winograd3x3(weight: w, bias: b)
+        #expect(maxAbsDiff(try layer(x, blockBudget: k.budget), try f23(x)) < 1e-4)
+    }
+
+    @Test func winograd4x3BadArgumentsAndThreadCount() throws {
+        var rng = TestRandom(seed: 6)
+        let x = rng.tensor([1, 3, 10, 9])
+        let layer = try Winograd4x3(weight: rng.tensor([4, 3, 3, 3]), bias: nil)
+        #expect(throws: TensorError.self) { try layer(rng.tensor([1, 4, 4, 5])) }
+        #expect(throws: TensorError.self) { try layer(x, epilogue: .residual(Tensor(shape: [1, 4, 10, 8]))) }
+        #expect(throws: TensorError.self) { try Winograd4x3(weight: Tensor(shape: [2, 3, 5, 5]), bias: nil) }
+        #expect(throws: TensorError.self) { try Winograd4x3(weight: rng.tensor([2, 3, 3, 3]), bias: Tensor(shape: [3])) }
+        #expect(throws: TensorError.self) { try Winograd4x3(weight: rng.tensor([3, 3, 3, 3]), bias: nil)(x, epilogue: .glu) }
+        let big = try Winograd4x3(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
+        let xb = rng.tensor([1, 16, 23, 18])
+        Runtime.setThreads(1)
+        let a1 = try big(xb, epilogue: .glu, blockBudget: 40000)
+        Runtime.setThreads(2)
+        let a2 = try big(xb, epilogue: .glu, blockBudget: 40000)
+        #expect(a1.data == a2.data)
+    }
+
     @Test func winogradWithoutBiasAndBadArguments() throws {
         var rng = TestRandom(seed: 5)
         let x = rng.tensor([1, 3, 4, 5])
@@ -163,5 +206,23 @@ struct FusedKernelTests {
         #expect(inf[0] == 0 || inf[0] < 1e-30)
         #expect(inf[1] == 1 && inf[2] == 0.5 && inf[3] == 0.5)
         #expect(abs(inf[4] + inf[5] - 1) < 1e-7 && abs(inf[6] + inf[7] - 1) < 1e-7)
+    }
+
+    @Test func fastTanhMatchesDouble() {
+        var worst = 0.0
+        var v: Float = -50
+        while v <= 50 {
+            var row = [Float](repeating: 0, count: 13)  // 8 lanes + a 5-element tail
+            for i in 0..<13 { row[i] = v + Float(i) * 0.00731 }
+            let x = row
+            row.withUnsafeMutableBufferPointer { tanhRow($0.baseAddress!, 13) }
+            for i in 0..<13 { worst = max(worst, abs(Double(row[i]) - Foundation.tanh(Double(x[i])))) }
+            v += 0.05
+        }
+        #expect(worst < 3e-7, "absolute tanh error \(worst)")
+        var ext: [Float] = [-.infinity, .infinity, -0.0, 0, 1000, -1000, 1e-30, -1e-30, .greatestFiniteMagnitude]
+        ext.withUnsafeMutableBufferPointer { tanhRow($0.baseAddress!, 9) }
+        #expect(ext[0] == -1 && ext[1] == 1 && ext[2] == 0 && ext[3] == 0 && ext[4] == 1 && ext[5] == -1)
+        #expect(abs(ext[6]) < 1e-7 && abs(ext[7]) < 1e-7 && ext[8] == 1)
     }
 }

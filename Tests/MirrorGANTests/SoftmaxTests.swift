@@ -19,7 +19,11 @@ import Testing
         return out
     }
 
-    @Test(arguments: [([7], 0), ([3, 5], 1), ([3, 5], 0), ([2, 3, 4, 5], 1), ([2, 1, 9], -1), ([4, 1], 1)])
+    // Covers the row fast path (last axis), the across-channels fast path (a middle axis with ≥ 8 inner
+    // positions: [2, 3, 4, 5] axis 1, [2, 64, 300] axis 1 with several 256-position chunks and a tail) and
+    // the general loop (inner < 8).
+    @Test(arguments: [([7], 0), ([3, 5], 1), ([3, 5], 0), ([2, 3, 4, 5], 1), ([2, 1, 9], -1), ([4, 1], 1),
+                      ([2, 64, 300], 1), ([1, 5, 9], 1), ([3, 40], 0), ([2, 0, 4], 1)])
     func unmaskedMatchesNaive(shape: [Int], axis: Int) throws {
         var rng = TestRandom(seed: UInt64(shape.reduce(1, *) + axis + 10))
         let x = rng.tensor(shape, -10, 10)
@@ -49,6 +53,20 @@ import Testing
         let got = try softmax(x, axis: 2, mask: mask)
         expectClose(got, naive(x, axis: 2) { i in mask.data[(i / 35) * 7 + i % 7] != 0 }, "broadcast mask")
         #expect(got.data[35..<70].allSatisfy { $0 == 0 })
+    }
+
+    /// The fast paths split slices over threads; results must be identical at 1 and 2 threads.
+    @Test func threadCountDoesNotChangeResults() throws {
+        var rng = TestRandom(seed: 12)
+        let a = rng.tensor([1, 64, 1000], -8, 8), b = rng.tensor([2, 500, 18], -8, 8)
+        var mask = Tensor(shape: [2, 1, 18])
+        for t in 11..<18 { mask[1, 0, t] = 1 }
+        Runtime.setThreads(1)
+        let a1 = try softmax(a, axis: 1), b1 = try softmax(b, axis: 2, mask: mask)
+        Runtime.setThreads(2)
+        let a2 = try softmax(a, axis: 1), b2 = try softmax(b, axis: 2, mask: mask)
+        #expect(a1.data == a2.data && b1.data == b2.data)
+        expectClose(b2, naive(b, axis: 2) { i in mask.data[(i / 9000) * 18 + i % 18] != 0 }, "broadcast mask, 2 threads")
     }
 
     @Test func rejectsBadMaskAndAxis() {

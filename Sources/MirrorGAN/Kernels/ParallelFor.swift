@@ -1,17 +1,24 @@
-import COpenBLAS
 import Dispatch
 import Foundation
+import Synchronization
 
-// Threading and scratch memory of the fused kernels (UpsampleConv3x3, Winograd3x3).
+// Threading and scratch memory of the kernels.
 //
-// The thread count is the one fixed at start-up (`Runtime.setThreads`, which sets OpenBLAS's): the
-// kernels' own loops (transforms, epilogues) split their work over that many threads, and the GEMMs
-// between them run on OpenBLAS's threads. Work is always split into the same independent items
-// (channels), each computed by the same code, so results do not depend on the thread count.
+// The thread count is the one fixed at start-up (`Runtime.setThreads`). Every kernel splits its own
+// work over that many threads, GEMMs included (`sgemm` cuts large products into column or row panels
+// and runs them through single-threaded OpenBLAS calls), and OpenBLAS's own thread pool is not used:
+// with both, a kernel's loops and OpenBLAS's spinning workers competed for the same cores between every
+// GEMM and every transform, and two threads burnt ~1.5× the CPU time of one for a 1.3× speed-up
+// (official-birds generator: 115 ms at 1 thread, 95 ms at 2, 172 ms of CPU per pass).
+// Work is always split into the same independent items (channels, rows, fixed GEMM panels), each
+// computed by the same code, so results do not depend on the thread count.
 
-/// Threads the kernels' own loops may use (the BLAS thread count fixed at start-up).
+/// The thread count fixed at start-up (`Runtime.setThreads`).
+let kernelThreads = Atomic<Int>(1)
+
+/// Threads the kernels may use.
 @inline(__always)
-func kernelThreadCount() -> Int { max(1, Int(openblas_get_num_threads())) }
+func kernelThreadCount() -> Int { kernelThreads.load(ordering: .relaxed) }
 
 /// Runs `body(i)` for every i in 0..<count, split into contiguous chunks over the kernel threads.
 /// Each index must be independent of the others (results are then thread-count independent).

@@ -9,7 +9,7 @@ func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Fl
            a: UnsafeBufferPointer<Float>, aOffset: Int = 0, lda: Int,
            b: UnsafeBufferPointer<Float>, bOffset: Int = 0, ldb: Int,
            beta: Float = 0,
-           c: UnsafeMutableBufferPointer<Float>, cOffset: Int = 0, ldc: Int) {
+           c: UnsafeMutableBufferPointer<Float>, cOffset: Int = 0, ldc: Int, split: Bool = true) {
     guard m > 0, n > 0, let cBase = c.baseAddress else { return }
     guard k > 0, let aBase = a.baseAddress, let bBase = b.baseAddress else {
         // An empty reduction: C = beta · C (BLAS implementations differ on K == 0, so do it here).
@@ -21,10 +21,35 @@ func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Fl
         }
         return
     }
-    cblas_sgemm(CblasRowMajor,
-                transposeA ? CblasTrans : CblasNoTrans,
-                transposeB ? CblasTrans : CblasNoTrans,
-                blasint(m), blasint(n), blasint(k), alpha,
-                aBase + aOffset, blasint(lda), bBase + bOffset, blasint(ldb), beta,
-                cBase + cOffset, blasint(ldc))
+    // Large products are cut into panels whose boundaries depend only on the shape (never on the thread
+    // count, so the results are bit-identical at any thread count), and the panels are spread over the
+    // kernel threads, each a single-threaded OpenBLAS call. Below ~1 M multiply-adds one call is cheaper
+    // than the hand-off.
+    let (panelsN, panelsM) = split ? gemmPanels(m: m, n: n, k: k) : (1, 1)
+    let aT = transposeA ? CblasTrans : CblasNoTrans, bT = transposeB ? CblasTrans : CblasNoTrans
+    func run(m0: Int, m1: Int, n0: Int, n1: Int) {
+        let aShift = transposeA ? m0 : m0 * lda, bShift = transposeB ? n0 * ldb : n0
+        cblas_sgemm(CblasRowMajor, aT, bT, blasint(m1 - m0), blasint(n1 - n0), blasint(k), alpha,
+                    aBase + aOffset + aShift, blasint(lda), bBase + bOffset + bShift, blasint(ldb), beta,
+                    cBase + cOffset + m0 * ldc + n0, blasint(ldc))
+    }
+    if panelsN > 1 {
+        let width = (n + panelsN - 1) / panelsN
+        parallelFor(panelsN) { p in run(m0: 0, m1: m, n0: p * width, n1: min(n, (p + 1) * width)) }
+    } else if panelsM > 1 {
+        let height = (m + panelsM - 1) / panelsM
+        parallelFor(panelsM) { p in run(m0: p * height, m1: min(m, (p + 1) * height), n0: 0, n1: n) }
+    } else {
+        run(m0: 0, m1: m, n0: 0, n1: n)
+    }
+}
+
+/// How `sgemm` cuts an [M × N] · K product: column panels of ≥ 256 columns (at most 64) when N allows,
+/// else row panels of ≥ 64 rows (at most 16), else one call. A function of the shape only.
+@inline(__always)
+func gemmPanels(m: Int, n: Int, k: Int) -> (n: Int, m: Int) {
+    guard m * n * k >= 1 << 20 else { return (1, 1) }
+    if n >= 512 { return (min(64, n / 256), 1) }
+    if m >= 128 { return (1, min(16, m / 64)) }
+    return (1, 1)
 }

@@ -32,6 +32,26 @@ public func softmax(_ x: Tensor, axis: Int = -1, mask: Tensor? = nil) throws -> 
     }
     let xStrides = Tensor.strides(of: x.shape)
 
+    // Fast paths for the two layouts the generator uses (GLAttention): the word softmax over the last
+    // axis with a padding mask, and the sentence softmax over channels (axis 1, no mask, 16384 positions
+    // per channel at 128²). Both use the vectorised exp of the fused kernels and split independent slices
+    // over the kernel threads; the sums run in the same order as below, so results do not depend on the
+    // thread count. The general loop below handles every other case (and is the tests' reference).
+    if x.count == 0 { return x }
+    if inner == 1 {
+        return softmaxRows(x, length: length, mask: mask, maskStrides: maskStrides, xStrides: xStrides, axis: ax)
+    }
+    if mask == nil && inner >= 8 {
+        return softmaxAcross(x, outer: outer, length: length, inner: inner)
+    }
+    return softmaxGeneral(x, axis: ax, mask: mask, maskStrides: maskStrides, xStrides: xStrides)
+}
+
+/// The general strided loop (libm exp), any axis and mask.
+func softmaxGeneral(_ x: Tensor, axis ax: Int, mask: Tensor?, maskStrides: [Int]?, xStrides: [Int]) -> Tensor {
+    let length = x.shape[ax]
+    let outer = x.shape[..<ax].reduce(1, *)
+    let inner = x.shape[(ax + 1)...].reduce(1, *)
     var out = [Float](repeating: 0, count: x.count)
     var row = [Float](repeating: 0, count: length)
     var masked = [Bool](repeating: false, count: length)
@@ -65,6 +85,117 @@ public func softmax(_ x: Tensor, axis: Int = -1, mask: Tensor? = nil) throws -> 
                     }
                     let inv = 1 / sum
                     for j in 0..<length { o[base + j * inner] = row[j] * inv }
+                }
+            }
+        }
+    }
+    return Tensor(uncheckedShape: x.shape, data: out)
+}
+
+
+/// Offset of a flat index's slice start in a (broadcast) mask.
+@inline(__always)
+private func maskOffset(_ flat: Int, xStrides: [Int], maskStrides: [Int]) -> Int {
+    var rest = flat, offset = 0
+    for d in 0..<xStrides.count {
+        offset += (rest / xStrides[d]) * maskStrides[d]
+        rest %= xStrides[d]
+    }
+    return offset
+}
+
+/// Softmax of contiguous rows (the last axis), with an optional broadcast mask.
+private func softmaxRows(_ x: Tensor, length: Int, mask: Tensor?, maskStrides: [Int]?, xStrides: [Int], axis: Int) -> Tensor {
+    let rows = length == 0 ? 0 : x.count / length
+    var out = [Float](repeating: 0, count: x.count)
+    let emptyMask = [Float]()
+    (mask?.data ?? emptyMask).withUnsafeBufferPointer { mb in
+        x.withUnsafeBufferPointer { xb in
+            out.withUnsafeMutableBufferPointer { ob in
+                guard let xp = xb.baseAddress, let op = ob.baseAddress else { return }
+                let mp = mask == nil ? nil : mb.baseAddress  // an empty array may still have a base address
+                parallelFor(rows) { r in
+                    let src = xp + r * length, dst = op + r * length
+                    var mBase = 0, mStride = 0
+                    if let maskStrides {
+                        mBase = maskOffset(r * length, xStrides: xStrides, maskStrides: maskStrides)
+                        mStride = maskStrides[axis]
+                    }
+                    @inline(__always) func live(_ j: Int) -> Bool { mp.map { $0[mBase + j * mStride] == 0 } ?? true }
+                    var maximum = -Float.infinity
+                    var anyLive = false
+                    for j in 0..<length where live(j) {
+                        maximum = Swift.max(maximum, src[j])
+                        anyLive = true
+                    }
+                    guard anyLive else { return }  // fully masked row: stays all zeros
+                    var sum: Float = 0
+                    var j = 0
+                    while j < length {
+                        let count = Swift.min(8, length - j)
+                        var a = Float8(repeating: 0)
+                        for l in 0..<count { a[l] = maximum - src[j + l] }
+                        let e = fastExpNegated(a)
+                        for l in 0..<count {
+                            let v: Float = live(j + l) ? e[l] : 0
+                            dst[j + l] = v
+                            sum += v
+                        }
+                        j += 8
+                    }
+                    let inv = 1 / sum
+                    for j in 0..<length { dst[j] *= inv }
+                }
+            }
+        }
+    }
+    return Tensor(uncheckedShape: x.shape, data: out)
+}
+
+/// Softmax over a middle axis without a mask, vectorised across the contiguous inner positions.
+private func softmaxAcross(_ x: Tensor, outer: Int, length: Int, inner: Int) -> Tensor {
+    var out = [Float](unsafeUninitializedCapacity: x.count) { _, count in count = x.count }  // all written
+    let chunk = 256
+    let chunks = (inner + chunk - 1) / chunk
+    x.withUnsafeBufferPointer { xb in
+        out.withUnsafeMutableBufferPointer { ob in
+            guard let xp = xb.baseAddress, let op = ob.baseAddress else { return }
+            parallelFor(outer * chunks) { item in
+                let o = item / chunks, k0 = (item % chunks) * chunk
+                let n = Swift.min(chunk, inner - k0)
+                let src = xp + o * length * inner + k0, dst = op + o * length * inner + k0
+                var maxSum = [Float](repeating: 0, count: 2 * chunk)
+                maxSum.withUnsafeMutableBufferPointer { tb in
+                    let m = tb.baseAddress!, s = m + chunk
+                    m.update(from: src, count: n)
+                    for j in 1..<Swift.max(1, length) {
+                        let row = src + j * inner
+                        for k in 0..<n { m[k] = Swift.max(m[k], row[k]) }
+                    }
+                    s.update(repeating: 0, count: n)
+                    for j in 0..<length {
+                        let row = src + j * inner, d = dst + j * inner
+                        var k = 0
+                        while k + 8 <= n {
+                            let e = fastExpNegated(load8(m + k) - load8(row + k))
+                            store8(e, d + k)
+                            store8(load8(s + k) + e, s + k)
+                            k += 8
+                        }
+                        while k < n {
+                            var a = Float8(repeating: 0)
+                            a[0] = m[k] - row[k]
+                            let e = fastExpNegated(a)[0]
+                            d[k] = e
+                            s[k] += e
+                            k += 1
+                        }
+                    }
+                    for k in 0..<n { s[k] = 1 / s[k] }
+                    for j in 0..<length {
+                        let d = dst + j * inner
+                        for k in 0..<n { d[k] *= s[k] }
+                    }
                 }
             }
         }

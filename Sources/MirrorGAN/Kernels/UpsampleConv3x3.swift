@@ -105,14 +105,14 @@ public struct UpsampleConv3x3: Sendable {
                                     }
                                 }
                                 let cols = r * wp
-                                for a in 0..<2 {
-                                    for b in 0..<2 {
-                                        let p = 2 * a + b
-                                        sgemm(transposeA: false, transposeB: false, m: o, n: cols, k: 4 * c,
-                                              a: UnsafeBufferPointer(start: pw, count: 16 * o * c), aOffset: p * o * 4 * c, lda: 4 * c,
-                                              b: UnsafeBufferPointer(start: shifted, count: sCount), bOffset: 2 * b * c * q + a * wp, ldb: q,
-                                              c: UnsafeMutableBufferPointer(start: phases, count: 4 * o * cols), cOffset: p * o * cols, ldc: cols)
-                                    }
+                                // The four phase GEMMs, spread over the threads (one hand-off per block).
+                                parallelFor(4) { p in
+                                    let a = p / 2, b = p % 2
+                                    sgemm(transposeA: false, transposeB: false, m: o, n: cols, k: 4 * c,
+                                          a: UnsafeBufferPointer(start: pw, count: 16 * o * c), aOffset: p * o * 4 * c, lda: 4 * c,
+                                          b: UnsafeBufferPointer(start: shifted, count: sCount), bOffset: 2 * b * c * q + a * wp, ldb: q,
+                                          c: UnsafeMutableBufferPointer(start: phases, count: 4 * o * cols), cOffset: p * o * cols, ldc: cols,
+                                          split: false)
                                 }
                                 // Epilogue: bias (+ GLU), interleaving the phases into output rows 2i + a.
                                 parallelFor(oOut) { oc in

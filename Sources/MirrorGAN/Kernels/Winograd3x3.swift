@@ -171,11 +171,12 @@ public struct Winograd3x3: Sendable {
                                     }
                                 }
                                 // 16 GEMMs: M_ξ [O × tiles] = U_ξ [O × C] · V_ξ [C × tiles].
-                                for xi in 0..<16 {
+                                parallelFor(16) { xi in
                                     sgemm(transposeA: false, transposeB: false, m: o, n: tiles, k: c,
                                           a: ub, aOffset: xi * o * c, lda: c,
                                           b: UnsafeBufferPointer(start: vBuf, count: vCount), bOffset: xi * c * tiles, ldb: tiles,
-                                          c: UnsafeMutableBufferPointer(start: mBuf, count: 16 * o * maxTiles), cOffset: xi * o * tiles, ldc: tiles)
+                                          c: UnsafeMutableBufferPointer(start: mBuf, count: 16 * o * maxTiles), cOffset: xi * o * tiles, ldc: tiles,
+                                          split: false)
                                 }
                                 // Output transform + bias + epilogue.
                                 parallelFor(oOut) { oc in
@@ -200,7 +201,7 @@ public struct Winograd3x3: Sendable {
                                                 for k in 0..<wEven { row[2 * k] = ye[k] }
                                                 for k in 0..<wOdd { row[2 * k + 1] = yo[k] }
                                                 if mode == 2 {
-                                                    for k in 0..<w { row[k] = Foundation.tanh(row[k]) }
+                                                    tanhRow(row, w)
                                                 } else if mode == 3, let rp {
                                                     let res = rp + ((image * o + oc) * h + oy) * w
                                                     for k in 0..<w { row[k] += res[k] }

@@ -22,12 +22,12 @@ struct UpBlock: Sendable {
 
 /// `ResBlock(C)`: conv3x3(C → 2C) → BN → GLU → conv3x3(C → C) → BN, plus the input; no activation after
 /// the addition. Keys `block.0`, `block.1`, `block.3`, `block.4`.
-/// Both convolutions run as Winograd F(2×2, 3×3) with the bias + GLU and bias + residual-add epilogues.
+/// Both convolutions run as Winograd F(4×4, 3×3) with the bias + GLU and bias + residual-add epilogues.
 struct ResBlock: Sendable {
     let conv1: ConvLayer
     let conv2: ConvLayer
-    let fused1: Winograd3x3
-    let fused2: Winograd3x3
+    let fused1: Winograd4x3
+    let fused2: Winograd4x3
 
     init(_ r: WeightReader, _ name: String, channels c: Int) throws {
         let s = r.scope(name).scope("block")
@@ -35,8 +35,8 @@ struct ResBlock: Sendable {
             .folding(s.batchNorm("1", channels: 2 * c, eps: 1e-5))
         conv2 = try ConvLayer(s, "3", in: c, out: c, kernel: 3, padding: .fixed(Padding2D(1)))
             .folding(s.batchNorm("4", channels: c, eps: 1e-5))
-        fused1 = try Winograd3x3(weight: conv1.weight, bias: conv1.bias)
-        fused2 = try Winograd3x3(weight: conv2.weight, bias: conv2.bias)
+        fused1 = try Winograd4x3(weight: conv1.weight, bias: conv1.bias)
+        fused2 = try Winograd4x3(weight: conv2.weight, bias: conv2.bias)
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {

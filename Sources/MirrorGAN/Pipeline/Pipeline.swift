@@ -3,10 +3,16 @@ import Foundation
 
 /// Process-wide runtime settings.
 public enum Runtime {
-    /// Fixes the number of BLAS threads (call once at start-up, before serving).
+    /// Fixes the number of compute threads (call once at start-up, before serving). The kernels split
+    /// their work, GEMMs included, over this many threads themselves; OpenBLAS runs single-threaded inside
+    /// each piece (see `Kernels/ParallelFor.swift` for why).
     public static func setThreads(_ n: Int) {
-        openblas_set_num_threads(Int32(max(1, n)))
+        openblas_set_num_threads(1)
+        kernelThreads.store(max(1, n), ordering: .relaxed)
     }
+
+    /// The thread count fixed by `setThreads` (1 until then).
+    public static var threads: Int { kernelThreadCount() }
 }
 
 public struct GenerationOptions: Sendable {

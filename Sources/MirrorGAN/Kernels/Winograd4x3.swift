@@ -1,0 +1,293 @@
+import Foundation
+
+/// 3×3, stride-1, pad-1 convolution by Winograd F(4×4, 3×3) (Lavin & Gray 2016, interpolation points
+/// 0, ±1, ±2, ∞): each 4×4 output tile is Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for the 6×6 input tile d, 36 multiplies
+/// instead of 144 per input channel and output channel (4× fewer MACs; F(2×2, 3×3) saves 2.25×). Used for
+/// the residual blocks, whose 3×3 convolutions carry the largest share of the generator's work.
+///
+/// The layout follows `Winograd3x3`: the kernel transform U = G g Gᵀ is computed once at load (in Double);
+/// tiles are processed in blocks of tile rows within a scratch budget; the input transform works on whole
+/// rows, each padded row split into its four column phases (columns ≡ 0, 1, 2, 3 mod 4), so that tile k's
+/// six input columns are P0[k], P1[k], P2[k], P3[k], P0[k+1], P1[k+1] and every transform is a contiguous
+/// vector operation over the tiles of a row; the 36 products over channels are 36 GEMMs
+/// [O × C] · [C × tiles]; the output transform adds the bias and applies the epilogue in the same pass.
+///
+/// Accuracy: F(4, 3)'s transforms multiply by up to 8 (Aᵀ) and 5 (Bᵀ) and divide by 24 (G), so rounding
+/// errors are a few times those of F(2, 3); for the generator's activations that is ~1e-6 absolute, well
+/// inside the 1e-4 parity tolerance (FusedKernelTests and ModelParityTests check both).
+public struct Winograd4x3: Sendable {
+    public let inChannels: Int
+    public let outChannels: Int
+    /// [36][O][C]: U_ξ for ξ = 6·i + j.
+    let u: [Float]
+    let bias: [Float]
+
+    /// - Parameters: weight `[O, C, 3, 3]` (BN folded); bias `[O]` or nil.
+    public init(weight: Tensor, bias: Tensor?) throws {
+        try requireRank("Winograd4x3 weight", weight, [4], "4 ([O, C, 3, 3])")
+        let (o, c) = (weight.shape[0], weight.shape[1])
+        try requireShape("Winograd4x3 weight", weight, [o, c, 3, 3])
+        if let bias { try requireShape("Winograd4x3 bias", bias, [o]) }
+        inChannels = c
+        outChannels = o
+        let gm: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
+                              [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
+        var u = [Float](repeating: 0, count: 36 * o * c)
+        for oc in 0..<o {
+            for ic in 0..<c {
+                let base = (oc * c + ic) * 9
+                for i in 0..<6 {
+                    for j in 0..<6 {
+                        var s = 0.0
+                        for ky in 0..<3 {
+                            for kx in 0..<3 { s += gm[i][ky] * Double(weight.data[base + ky * 3 + kx]) * gm[j][kx] }
+                        }
+                        u[((6 * i + j) * o + oc) * c + ic] = Float(s)
+                    }
+                }
+            }
+        }
+        self.u = u
+        self.bias = bias?.data ?? [Float](repeating: 0, count: o)
+    }
+
+    /// - Parameters: x `[N, C, H, W]`; blockBudget: scratch floats per block of tile rows (tests lower it).
+    ///   The default grows with the thread count (`mirrorgan bench --layers`, official 128² conv1+GLU):
+    ///   one thread wants blocks near the core's L2 (2 MiB of V and M: 11.8 ms; 8 MiB: 14.1 ms); two
+    ///   threads, each running whole GEMMs of the block, 4 MiB (7.5 ms; 2 MiB: 8.1 ms; 8 MiB: 7.6 ms).
+    /// - Returns: `[N, O (O/2 with .glu), H, W]`.
+    public func callAsFunction(_ x: Tensor, epilogue: ConvEpilogue = .identity, blockBudget: Int? = nil) throws -> Tensor {
+        let op = "Winograd4x3"
+        try requireRank(op, x, [4], "4 ([N, C, H, W])")
+        let (n, c, h, w) = (x.shape[0], inChannels, x.shape[2], x.shape[3])
+        guard x.shape[1] == c else { throw TensorError.shapeMismatch(op: op, expected: [n, c, h, w], actual: x.shape) }
+        let o = outChannels
+        var oOut = o
+        var residual: Tensor?
+        switch epilogue {
+        case .glu:
+            try requireArgument(op, o % 2 == 0, "GLU needs an even channel count, got \(o)")
+            oOut = o / 2
+        case let .residual(r):
+            try requireShape("Winograd4x3 residual", r, [n, o, h, w])
+            residual = r
+        case .identity, .tanh: break
+        }
+        // Every element is written below.
+        var out = [Float](unsafeUninitializedCapacity: n * oOut * h * w) { _, count in count = n * oOut * h * w }
+        if out.isEmpty { return Tensor(uncheckedShape: [n, oOut, h, w], data: out) }
+        let tw = (w + 3) / 4, th = (h + 3) / 4
+        // Phase arrays hold tw + 1 entries, padded so that the vector loads at k + 1 stay inside each array.
+        let phaseLen = (tw + 8 + 7) / 8 * 8
+        let budget = blockBudget ?? (1 << 19) * min(kernelThreadCount(), 8)
+        let rowsPerBlock = max(1, min(th, budget / (36 * (c + o) * tw)))
+        let maxTiles = rowsPerBlock * tw
+        let vCount = 36 * c * maxTiles, mCount = 36 * o * maxTiles
+        let scratch = ScratchBuffer.current.floats(vCount + mCount)
+        let vBuf = scratch, mBuf = scratch + vCount
+        let emptyRes = [Float]()
+        (residual?.data ?? emptyRes).withUnsafeBufferPointer { rb in
+        x.withUnsafeBufferPointer { xb in
+            u.withUnsafeBufferPointer { ub in
+                bias.withUnsafeBufferPointer { biasb in
+                    out.withUnsafeMutableBufferPointer { ob in
+                        let xp = xb.baseAddress!, bp = biasb.baseAddress!, outp = ob.baseAddress!
+                        let rp = rb.baseAddress
+                        for image in 0..<n {
+                            var ty0 = 0
+                            while ty0 < th {
+                                let rowsHere = min(rowsPerBlock, th - ty0)
+                                let tiles = rowsHere * tw
+                                parallelFor(c) { ch in
+                                    inputTransform(plane: xp + (image * c + ch) * h * w, h: h, w: w, tw: tw,
+                                                   phaseLen: phaseLen, ty0: ty0, rows: rowsHere,
+                                                   v: vBuf + ch * tiles, stride: c * tiles)
+                                }
+                                // 36 GEMMs: M_ξ [O × tiles] = U_ξ [O × C] · V_ξ [C × tiles], one per thread at a time
+                                // (one hand-off per block instead of one per GEMM).
+                                parallelFor(36) { xi in
+                                    sgemm(transposeA: false, transposeB: false, m: o, n: tiles, k: c,
+                                          a: ub, aOffset: xi * o * c, lda: c,
+                                          b: UnsafeBufferPointer(start: vBuf, count: vCount), bOffset: xi * c * tiles, ldb: tiles,
+                                          c: UnsafeMutableBufferPointer(start: mBuf, count: mCount), cOffset: xi * o * tiles, ldc: tiles,
+                                          split: false)
+                                }
+                                parallelFor(oOut) { oc in
+                                    let dst = outp + (image * oOut + oc) * h * w
+                                    let res = rp.map { $0 + (image * o + oc) * h * w }
+                                    outputTransform(m: mBuf, o: o, oOut: oOut, tiles: tiles, channel: oc, h: h, w: w,
+                                                    tw: tw, ty0: ty0, rows: rowsHere, bias: bp, epilogue: epilogue,
+                                                    dst: dst, residual: res)
+                                }
+                                ty0 += rowsHere
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        }
+        return Tensor(uncheckedShape: [n, oOut, h, w], data: out)
+    }
+}
+
+/// Bᵀ·(c0 … c5) for F(4, 3): the input transform along one axis.
+@inline(__always)
+private func inputRows(_ c0: Float8, _ c1: Float8, _ c2: Float8, _ c3: Float8, _ c4: Float8, _ c5: Float8)
+    -> (Float8, Float8, Float8, Float8, Float8, Float8) {
+    let four = Float8(repeating: 4), five = Float8(repeating: 5), two = Float8(repeating: 2)
+    let a = c4 - c2, b = c3 - c1
+    return (four * c0 - five * c2 + c4,
+            c4 + c3 - four * (c1 + c2),
+            c4 - c3 + four * (c1 - c2),
+            a + two * b,
+            a - two * b,
+            four * c1 - five * c3 + c5)
+}
+
+/// Aᵀ·(m0 … m5) for F(4, 3): the output transform along one axis.
+@inline(__always)
+private func outputRows(_ m0: Float8, _ m1: Float8, _ m2: Float8, _ m3: Float8, _ m4: Float8, _ m5: Float8)
+    -> (Float8, Float8, Float8, Float8) {
+    let p = m1 + m2, d = m1 - m2, q = m3 + m4, e = m3 - m4
+    return (m0 + p + q, d + Float8(repeating: 2) * e, p + Float8(repeating: 4) * q, d + Float8(repeating: 8) * e + m5)
+}
+
+@inline(__always)
+private func loadPartial(_ p: UnsafePointer<Float>, _ count: Int) -> Float8 {
+    var v = Float8(repeating: 0)
+    for k in 0..<count { v[k] = p[k] }
+    return v
+}
+
+@inline(__always)
+private func storePartial(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ count: Int) {
+    for k in 0..<count { p[k] = v[k] }
+}
+
+/// V[ξ][t] (ξ = 6i + j, element ξ·stride + t of `v`) for the tiles of `rows` tile rows from `ty0`, one channel.
+private func inputTransform(plane: UnsafePointer<Float>, h: Int, w: Int, tw: Int, phaseLen: Int, ty0: Int, rows: Int,
+                            v: UnsafeMutablePointer<Float>, stride: Int) {
+    // 6 input rows × 4 column phases; padded column 4k + p is input column 4k + p − 1.
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 24 * phaseLen) { bb in
+        let e = bb.baseAddress!
+        @inline(__always) func phase(_ row: Int, _ p: Int) -> UnsafeMutablePointer<Float> { e + (4 * row + p) * phaseLen }
+        for tr in 0..<rows {
+            let ty = ty0 + tr
+            for r in 0..<6 {
+                let iy = 4 * ty - 1 + r
+                for p in 0..<4 { phase(r, p).update(repeating: 0, count: phaseLen) }
+                if iy < 0 || iy >= h { continue }
+                let src = plane + iy * w
+                for p in 0..<4 {
+                    let dst = phase(r, p)
+                    var k = p == 0 ? 1 : 0  // padded column 0 is the left zero pad
+                    while 4 * k + p - 1 < w {
+                        dst[k] = src[4 * k + p - 1]
+                        k += 1
+                    }
+                }
+            }
+            // Bᵀ over the six rows, in place, phase by phase.
+            for p in 0..<4 {
+                var k = 0
+                while k < phaseLen {
+                    let t = inputRows(load8(phase(0, p) + k), load8(phase(1, p) + k), load8(phase(2, p) + k),
+                                      load8(phase(3, p) + k), load8(phase(4, p) + k), load8(phase(5, p) + k))
+                    store8(t.0, phase(0, p) + k); store8(t.1, phase(1, p) + k); store8(t.2, phase(2, p) + k)
+                    store8(t.3, phase(3, p) + k); store8(t.4, phase(4, p) + k); store8(t.5, phase(5, p) + k)
+                    k += 8
+                }
+            }
+            // B over the columns of each transformed row: tile k reads P0[k] P1[k] P2[k] P3[k] P0[k+1] P1[k+1].
+            let t0 = tr * tw
+            for i in 0..<6 {
+                let p0 = phase(i, 0), p1 = phase(i, 1), p2 = phase(i, 2), p3 = phase(i, 3)
+                var k = 0
+                while k < tw {
+                    let t = inputRows(load8(p0 + k), load8(p1 + k), load8(p2 + k), load8(p3 + k),
+                                      load8(p0 + k + 1), load8(p1 + k + 1))
+                    let count = min(8, tw - k)
+                    let base = v + (6 * i) * stride + t0 + k
+                    @inline(__always) func put(_ value: Float8, _ j: Int) {
+                        if count == 8 { store8(value, base + j * stride) } else { storePartial(value, base + j * stride, count) }
+                    }
+                    put(t.0, 0); put(t.1, 1); put(t.2, 2); put(t.3, 3); put(t.4, 4); put(t.5, 5)
+                    k += 8
+                }
+            }
+        }
+    }
+}
+
+/// Output transform, bias and epilogue for one output channel over `rows` tile rows from `ty0`.
+private func outputTransform(m: UnsafeMutablePointer<Float>, o: Int, oOut: Int, tiles: Int, channel: Int, h: Int, w: Int,
+                             tw: Int, ty0: Int, rows: Int, bias: UnsafePointer<Float>, epilogue: ConvEpilogue,
+                             dst: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+    let twPad = (tw + 7) / 8 * 8
+    let glu: Bool
+    if case .glu = epilogue { glu = true } else { glu = false }
+    // y[r][p][k]: output row 4ty + r, column 4k + p; then the gate's (GLU) in the second half.
+    // Plus 24 vectors for the first pass of Aᵀ (kept in memory: 24 live 8-lane values would not fit the
+    // registers and spill anyway).
+    let yCount = (glu ? 32 : 16) * twPad
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: yCount + 24 * 8) { bb in
+        let y = bb.baseAddress!, sBuf = y + yCount
+        for tr in 0..<rows {
+            let t0 = tr * tw
+            for half in 0..<(glu ? 2 : 1) {
+                let ch = half == 0 ? channel : channel + oOut
+                let b = Float8(repeating: bias[ch])
+                let ybase = y + half * 16 * twPad
+                var k = 0
+                while k < tw {
+                    let count = min(8, tw - k)
+                    @inline(__always) func mrow(_ xi: Int) -> Float8 {
+                        let p = UnsafePointer(m + (xi * o + ch) * tiles + t0 + k)
+                        return count == 8 ? load8(p) : loadPartial(p, count)
+                    }
+                    // Aᵀ over the six rows (i) for each column j into sBuf[r][j], then over the columns.
+                    for j in 0..<6 {
+                        let q = outputRows(mrow(j), mrow(6 + j), mrow(12 + j), mrow(18 + j), mrow(24 + j), mrow(30 + j))
+                        store8(q.0, sBuf + j * 8); store8(q.1, sBuf + (6 + j) * 8)
+                        store8(q.2, sBuf + (12 + j) * 8); store8(q.3, sBuf + (18 + j) * 8)
+                    }
+                    for r in 0..<4 {
+                        let sr = sBuf + 6 * r * 8
+                        let q = outputRows(load8(sr), load8(sr + 8), load8(sr + 16), load8(sr + 24), load8(sr + 32), load8(sr + 40))
+                        let dst = ybase + 4 * r * twPad + k
+                        store8(q.0 + b, dst); store8(q.1 + b, dst + twPad)
+                        store8(q.2 + b, dst + 2 * twPad); store8(q.3 + b, dst + 3 * twPad)
+                    }
+                    k += 8
+                }
+            }
+            if glu {
+                for q in 0..<16 { gluRow(y + q * twPad, y + q * twPad, 0, y + (16 + q) * twPad, 0, tw) }
+            }
+            let ty = ty0 + tr
+            for r in 0..<4 {
+                let oy = 4 * ty + r
+                if oy >= h { break }
+                let row = dst + oy * w
+                for p in 0..<4 {
+                    let src = y + (4 * r + p) * twPad
+                    var k = 0
+                    while 4 * k + p < w {
+                        row[4 * k + p] = src[k]
+                        k += 1
+                    }
+                }
+                switch epilogue {
+                case .tanh: tanhRow(row, w)
+                case .residual:
+                    if let residual {
+                        let res = residual + oy * w
+                        for kk in 0..<w { row[kk] += res[kk] }
+                    }
+                case .identity, .glu: break
+                }
+            }
+        }
+    }
+}
