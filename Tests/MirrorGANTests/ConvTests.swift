@@ -45,6 +45,10 @@ import Testing
         Case(input: [2, 6, 5, 6], outChannels: 4, kernel: (1, 1), stride: (1, 1), pad: .zero, groups: 2, bias: true),
         Case(input: [2, 6, 7, 7], outChannels: 9, kernel: (3, 2), stride: (2, 1), pad: Padding2D(top: 1, bottom: 0, left: 2, right: 1), groups: 3, bias: true),
         Case(input: [2, 5, 9, 7], outChannels: 5, kernel: (5, 5), stride: (2, 2), pad: Padding2D(top: 1, bottom: 2, left: 2, right: 2), groups: 5, bias: false),
+        // Depthwise rows longer than one 8-lane vector plus a tail, strides 1 and 2 (the backbone's).
+        Case(input: [1, 3, 21, 27], outChannels: 3, kernel: (3, 3), stride: (1, 1), pad: Padding2D(1), groups: 3, bias: true),
+        Case(input: [1, 4, 30, 37], outChannels: 4, kernel: (5, 5), stride: (2, 2), pad: Padding2D(top: 1, bottom: 2, left: 1, right: 2), groups: 4, bias: true),
+        Case(input: [1, 2, 10, 20], outChannels: 4, kernel: (3, 3), stride: (3, 3), pad: Padding2D(1), groups: 2, bias: false),
         Case(input: [1, 3, 6, 6], outChannels: 6, kernel: (3, 3), stride: (1, 1), pad: Padding2D(1), groups: 3, bias: true),
         Case(input: [2, 4, 1, 1], outChannels: 4, kernel: (3, 3), stride: (1, 1), pad: Padding2D(1), groups: 4, bias: true),
         Case(input: [1, 2, 4, 4], outChannels: 3, kernel: (4, 4), stride: (1, 1), pad: .zero, groups: 1, bias: true),
@@ -57,7 +61,12 @@ import Testing
         let w = rng.tensor([c.outChannels, c.input[1] / c.groups, c.kernel.0, c.kernel.1])
         let b = c.bias ? rng.tensor([c.outChannels]) : nil
         let got = try conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.pad, groups: c.groups)
-        expectClose(got, naiveConv(x, w, b, stride: c.stride, pad: c.pad, groups: c.groups), tolerance: 1e-5, relative: 1e-5)
+        let reference = naiveConv(x, w, b, stride: c.stride, pad: c.pad, groups: c.groups)
+        expectClose(got, reference, tolerance: 1e-5, relative: 1e-5)
+        // The fused ReLU6 epilogue (the backbone's) equals relu6 of the plain result.
+        let clamped = try conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.pad, groups: c.groups, relu6: true)
+        expectClose(clamped, relu6(reference), tolerance: 1e-5, relative: 1e-5)
+        #expect(clamped.data.allSatisfy { $0 >= 0 && $0 <= 6 })
     }
 
     @Test func tfSamePadding() {

@@ -73,7 +73,8 @@ def official_birds(out_dir):
                                    "stream_encoder": cap_cnn.state_dict(), "stream_decoder": cap_rnn.state_dict()},
                     vocab, bank, "official-birds-random", "random weights at the official birds widths",
                     stream_end_token=False)
-    return cfg, dict(text=text, gen=gen, backbone=backbone, cap_cnn=cap_cnn, cap_rnn=cap_rnn)
+    return cfg, dict(text=text, gen=gen, backbone=backbone, img_enc=img_enc, cap_cnn=cap_cnn, cap_rnn=cap_rnn,
+                     bank=bank["captions"])
 
 
 @torch.no_grad()
@@ -97,9 +98,14 @@ def from_directory(model_dir):
     cap_cnn.load_state_dict(load_safetensors(os.path.join(model_dir, "stream_encoder.safetensors")))
     cap_rnn = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words, max_seq_length=cfg.max_seq_length)
     cap_rnn.load_state_dict(load_safetensors(os.path.join(model_dir, "stream_decoder.safetensors")))
-    for m in (text, gen, backbone, cap_cnn, cap_rnn):
+    img_enc = CNN_ENCODER(cfg.nef)
+    img_enc.load_state_dict(load_safetensors(os.path.join(model_dir, "image_encoder.safetensors")))
+    for m in (text, gen, backbone, img_enc, cap_cnn, cap_rnn):
         m.eval()
-    return cfg, dict(text=text, gen=gen, backbone=backbone, cap_cnn=cap_cnn, cap_rnn=cap_rnn)
+    with open(os.path.join(model_dir, "caption_bank.json")) as f:
+        bank = json.load(f)["captions"]
+    return cfg, dict(text=text, gen=gen, backbone=backbone, img_enc=img_enc, cap_cnn=cap_cnn, cap_rnn=cap_rnn,
+                     bank=bank)
 
 
 def inputs(cfg, mods):
@@ -110,8 +116,25 @@ def inputs(cfg, mods):
     with torch.inference_mode():
         words, sent = mods["text"](caps, lens)
     mask = torch.zeros(1, len(ids), dtype=torch.bool)
+    # R-precision candidates: 99 bank captions (the Swift side draws 99 by seed; the cost is the same).
+    cand = mods["bank"][:99]
+    cand_caps = torch.zeros(len(cand), max(len(c) for c in cand), dtype=torch.long)
+    for r, c in enumerate(cand):
+        cand_caps[r, : len(c)] = torch.tensor(c, dtype=torch.long)
     return dict(ids=ids, caps=caps, lens=lens, z=torch.tensor([z]), eps=torch.tensor([eps]),
-                words=words.contiguous(), sent=sent.contiguous(), mask=mask)
+                words=words.contiguous(), sent=sent.contiguous(), mask=mask,
+                cand_caps=cand_caps, cand_lens=torch.tensor([len(c) for c in cand]))
+
+
+def png_bytes(img):
+    """[1, 3, H, W] in [-1, 1] → PNG bytes (PIL), as a PyTorch server would answer (zlib level 1 like the Swift side)."""
+    import io
+
+    from PIL import Image
+    x = ((img[0].clamp(-1, 1) + 1.0) * 127.5).permute(1, 2, 0).to(torch.uint8).numpy()
+    buf = io.BytesIO()
+    Image.fromarray(x).save(buf, format="PNG", compress_level=1)  # the Swift server's zlib level
+    return buf.getvalue()
 
 
 # ------------------------------------------------------------------------------------------------
@@ -122,16 +145,20 @@ def median_ms(samples):
 
 
 def time_pytorch(mods, x, iterations, warmup, full):
+    """The PyTorch side of every stage; with `full`, also the whole request as a PyTorch server would run it:
+    text encoder → generator → PNG → backbone → STREAM greedy decoding → R-precision (the 99 candidates
+    encoded as one batch, cosines with the image's DAMSM code)."""
     gen = mods["gen"]
     res = {k: [] for k in ("text_encoder", "generator_stage1", "generator_stage2", "generator_stage3", "generator",
-                           "backbone", "stream_decoding")}
+                           "png_encode", "backbone", "stream_decoding", "r_precision", "request")}
     img = None
     with torch.inference_mode():
         for it in range(warmup + iterations):
             t = {}
-            t0 = time.perf_counter()
-            mods["text"](x["caps"], x["lens"])
+            t_req = t0 = time.perf_counter()
+            words, sent = mods["text"](x["caps"], x["lens"])
             t["text_encoder"] = time.perf_counter() - t0
+            # The generator runs on the fixed features of inputs() so that all runtimes see the same numbers.
             t0 = time.perf_counter()
             c, _, _ = gen.ca_net(x["sent"], x["eps"])
             h = gen.h_net1(x["z"], c)
@@ -146,11 +173,22 @@ def time_pytorch(mods, x, iterations, warmup, full):
             t.update(generator_stage1=t1 - t0, generator_stage2=t2 - t1, generator_stage3=t3 - t2, generator=t3 - t0)
             if full:
                 t0 = time.perf_counter()
-                _, glob = mods["backbone"](img)
+                png_bytes(img)
+                t["png_encode"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                local, glob = mods["backbone"](img)
                 t["backbone"] = time.perf_counter() - t0
                 t0 = time.perf_counter()
                 mods["cap_rnn"].sample(mods["cap_cnn"](glob), stop_at_end=False)
                 t["stream_decoding"] = time.perf_counter() - t0
+                t0 = time.perf_counter()
+                _, code = mods["img_enc"](local, glob)
+                _, cand = mods["text"](x["cand_caps"], x["cand_lens"])
+                sims = torch.nn.functional.cosine_similarity(code, cand)
+                true = torch.nn.functional.cosine_similarity(code, sent)
+                int((sims > true).sum())
+                t["r_precision"] = time.perf_counter() - t0
+                t["request"] = time.perf_counter() - t_req
             if it >= warmup:
                 for k, v in t.items():
                     res[k].append(v)
@@ -239,6 +277,10 @@ def time_swift(swift, model_dir, threads, iterations, warmup, tmp, full):
     res = {}
     for m in re.finditer(r"^(\w+)_ms_median=([0-9.]+)$", out, re.M):
         res[m.group(1)] = float(m.group(2))
+    for key in ("sgemm_gmacs", "conv3x3_gmacs"):
+        m = re.search(rf"^{key}=([0-9.]+)$", out, re.M)
+        if m:
+            res[key] = float(m.group(1))
     rss = re.search(r"^peak_rss_mib=([0-9.]+)$", out, re.M)
     img = load_safetensors(dump)["image256"]
     return res, img, (float(rss.group(1)) if rss else None), out
@@ -255,8 +297,8 @@ def peak_rss_mib():
 # ------------------------------------------------------------------------------------------------
 # Report
 # ------------------------------------------------------------------------------------------------
-STAGES = ["text_encoder", "generator_stage1", "generator_stage2", "generator_stage3", "generator", "backbone",
-          "stream_decoding", "r_precision", "request"]
+STAGES = ["text_encoder", "generator_stage1", "generator_stage2", "generator_stage3", "generator", "png_encode",
+          "backbone", "stream_decoding", "r_precision", "request"]
 
 
 def fmt(v):
@@ -274,12 +316,12 @@ def table(result):
         a, b, c = sw.get(s), pt.get(s), ox.get(s)
         if a is None and b is None and c is None:
             continue
-        name = f"**{s}**" if s == "generator" else s
+        name = f"**{s}**" if s in ("generator", "request") else s
         lines.append(f"| {name} | {fmt(a)} | {fmt(b)} | {fmt(c)} | {ratio(a, b)} | {ratio(a, c)} |")
     return "\n".join(lines)
 
 
-def machine_line(threads):
+def machine_line():
     cpu = platform.processor() or "?"
     try:
         with open("/proc/cpuinfo") as f:
@@ -290,9 +332,7 @@ def machine_line(threads):
     except OSError:
         pass
     import onnxruntime
-    load = os.getloadavg()[0]
-    return (f"{cpu}, {os.cpu_count()} CPUs, {threads} thread(s); PyTorch {torch.__version__}, onnxruntime "
-            f"{onnxruntime.__version__}; load average at start {load:.2f}")
+    return f"{cpu}, {os.cpu_count()} CPUs; PyTorch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
 
 
 def write_docs(path, text):
@@ -308,7 +348,7 @@ def write_docs(path, text):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", default="1,2", help="thread counts, comma-separated (each gets its own tables)")
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--configs", default="official-birds,default")
@@ -316,10 +356,11 @@ def main(argv=None):
     ap.add_argument("--default-weights", default=os.path.join(REPO, "Weights", "synthbirds"))
     ap.add_argument("--generator-only", action="store_true", help="skip backbone and STREAM")
     ap.add_argument("--write-docs", default=None, help="replace the tables in this markdown file")
+    ap.add_argument("--write-readme", default=None, help="replace the summary table in this markdown file")
     ap.add_argument("--json", default=None, help="also write the raw results here")
     a = ap.parse_args(argv)
+    thread_counts = [int(t) for t in str(a.threads).split(",") if t.strip()]
 
-    torch.set_num_threads(a.threads)
     try:
         torch.set_num_interop_threads(1)
     except RuntimeError:
@@ -327,11 +368,11 @@ def main(argv=None):
     full = not a.generator_only
     results, notes = {}, []
     tmp_root = tempfile.mkdtemp(prefix="mirrorgan-bench-")
+    load_start = os.getloadavg()[0]
     try:
         for config in [c.strip() for c in a.configs.split(",") if c.strip()]:
             tmp = os.path.join(tmp_root, config)
             os.makedirs(tmp)
-            t_start = time.time()
             if config == "official-birds":
                 model_dir = os.path.join(tmp, "model")
                 cfg, mods = official_birds(model_dir)
@@ -345,49 +386,89 @@ def main(argv=None):
             else:
                 raise SystemExit(f"unknown config {config}")
             x = inputs(cfg, mods)
-            print(f"[{config}] PyTorch ...", flush=True)
-            pt, pt_img = time_pytorch(mods, x, a.iterations, a.warmup, full)
-            print(f"[{config}] ONNX Runtime ...", flush=True)
-            ox, ort_img, n = time_ort(mods, x, pt_img, a.threads, a.iterations, a.warmup, tmp, full)
-            notes += [f"{config}: {s}" for s in n]
-            print(f"[{config}] Swift ...", flush=True)
-            sw, sw_img, sw_rss, sw_out = time_swift(a.swift, model_dir, a.threads, a.iterations, a.warmup, tmp, full)
-            diff_pt = float((sw_img - pt_img).abs().max())
-            diff_ort = float((ort_img - pt_img).abs().max())
-            results[config] = dict(swift=sw, pytorch=pt, ort=ox, swift_rss_mib=sw_rss,
-                                   max_abs_diff_swift_vs_pytorch=diff_pt, max_abs_diff_ort_vs_pytorch=diff_ort,
-                                   ngf=cfg.ngf, r_num=cfg.r_num, nef=cfg.nef, n_words=cfg.n_words,
-                                   seconds=time.time() - t_start)
-            print(f"\n== {config}: ngf {cfg.ngf}, R_NUM {cfg.r_num}, nef {cfg.nef}, n_words {cfg.n_words}, "
-                  f"{a.threads} thread(s), median of {a.iterations} ==")
-            print(table(results[config]))
-            print(f"256² image max |Swift − PyTorch| = {diff_pt:.2e}, max |ORT − PyTorch| = {diff_ort:.2e}; "
-                  f"Swift peak RSS {fmt(sw_rss)} MiB")
-            g = results[config]
-            print(f"generator ratio Swift/PyTorch = {ratio(sw.get('generator'), pt.get('generator'))}, "
-                  f"Swift/ORT = {ratio(sw.get('generator'), ox.get('generator'))}\n", flush=True)
+            for threads in thread_counts:
+                torch.set_num_threads(threads)
+                key = f"{config}@{threads}"
+                t_start = time.time()
+                print(f"[{key}] PyTorch ...", flush=True)
+                pt, pt_img = time_pytorch(mods, x, a.iterations, a.warmup, full)
+                print(f"[{key}] ONNX Runtime ...", flush=True)
+                ox, ort_img, n = time_ort(mods, x, pt_img, threads, a.iterations, a.warmup, tmp, full)
+                notes += [f"{key}: {s}" for s in n]
+                print(f"[{key}] Swift ...", flush=True)
+                sw, sw_img, sw_rss, sw_out = time_swift(a.swift, model_dir, threads, a.iterations, a.warmup, tmp, full)
+                diff_pt = float((sw_img - pt_img).abs().max())
+                diff_ort = float((ort_img - pt_img).abs().max())
+                results[key] = dict(config=config, threads=threads, swift=sw, pytorch=pt, ort=ox, swift_rss_mib=sw_rss,
+                                    max_abs_diff_swift_vs_pytorch=diff_pt, max_abs_diff_ort_vs_pytorch=diff_ort,
+                                    ngf=cfg.ngf, r_num=cfg.r_num, nef=cfg.nef, n_words=cfg.n_words,
+                                    weights_mib=weights_mib(model_dir), seconds=time.time() - t_start)
+                print(f"\n== {config}: ngf {cfg.ngf}, R_NUM {cfg.r_num}, nef {cfg.nef}, n_words {cfg.n_words}, "
+                      f"{threads} thread(s), median of {a.iterations} ==")
+                print(table(results[key]))
+                print(extra_lines(results[key]), flush=True)
     finally:
         shutil.rmtree(tmp_root, ignore_errors=True)
 
     when = time.strftime("%Y-%m-%d %H:%M")
-    text = [f"Measured {when} by `make bench` (THREADS={a.threads}, median of {a.iterations} after {a.warmup} warm-up).",
-            f"Machine: {machine_line(a.threads)}.", ""]
-    for config, r in results.items():
-        text += [f"#### {config} (ngf {r['ngf']}, R_NUM {r['r_num']}, nef {r['nef']}, n_words {r['n_words']})", "",
-                 table(r), "",
-                 f"256² image: max |Swift − PyTorch| = {r['max_abs_diff_swift_vs_pytorch']:.1e}, "
-                 f"max |ORT − PyTorch| = {r['max_abs_diff_ort_vs_pytorch']:.1e}. "
-                 f"Swift peak RSS {fmt(r['swift_rss_mib'])} MiB (whole process, all stages).", ""]
+    text = [f"Measured {when} by `make bench` (threads {','.join(map(str, thread_counts))}, median of "
+            f"{a.iterations} after {a.warmup} warm-up).",
+            f"Machine: {machine_line()}; load average at start {load_start:.2f}.", "", summary(results), ""]
+    for key, r in results.items():
+        text += [f"#### {r['config']}, {r['threads']} thread(s) (ngf {r['ngf']}, R_NUM {r['r_num']}, nef {r['nef']}, "
+                 f"n_words {r['n_words']})", "", table(r), "", extra_lines(r), ""]
     for n in notes:
         text.append(f"- {n}")
     text = "\n".join(text).rstrip() + "\n"
     if a.write_docs:
         write_docs(a.write_docs, text)
         print(f"tables written to {a.write_docs}")
+    if a.write_readme:
+        write_docs(a.write_readme, f"Measured {when} by `make bench` on {machine_line()}.\n\n" + summary(results) + "\n")
+        print(f"summary written to {a.write_readme}")
     if a.json:
         with open(a.json, "w") as f:
-            json.dump(dict(results=results, notes=notes, threads=a.threads, when=when), f, indent=2)
+            json.dump(dict(results=results, notes=notes, threads=thread_counts, when=when), f, indent=2)
+    print(summary(results))
     print(f"PyTorch process peak RSS {fmt(peak_rss_mib())} MiB")
+
+
+def weights_mib(model_dir):
+    return sum(os.path.getsize(os.path.join(model_dir, f)) for f in os.listdir(model_dir)
+               if f.endswith(".safetensors")) / 2**20
+
+
+def extra_lines(r):
+    sw = r["swift"]
+    out = [f"256² image: max |Swift − PyTorch| = {r['max_abs_diff_swift_vs_pytorch']:.1e}, "
+           f"max |ORT − PyTorch| = {r['max_abs_diff_ort_vs_pytorch']:.1e}. "
+           f"Swift peak RSS {fmt(r['swift_rss_mib'])} MiB (whole process, all stages; weights "
+           f"{r['weights_mib']:.1f} MiB, limit 2 × weights + 300 = {2 * r['weights_mib'] + 300:.0f} MiB)."]
+    if "sgemm_gmacs" in sw and "conv3x3_gmacs" in sw:
+        out.append(f"Kernel rates (Swift process): SGEMM 1024³ {sw['sgemm_gmacs']:.1f} GMAC/s; the generator's 3×3 "
+                   f"convolutions {sw['conv3x3_gmacs']:.1f} direct-convolution GMAC/s = "
+                   f"{100 * sw['conv3x3_gmacs'] / sw['sgemm_gmacs']:.0f} % of SGEMM.")
+    return " ".join(out)
+
+
+def speedup(slow, fast):
+    return "–" if slow is None or fast is None or fast == 0 else f"{slow / fast:.2f}×"
+
+
+def summary(results):
+    """One row per configuration and thread count: generator and whole-request speed-ups."""
+    lines = ["| configuration | threads | Swift generator ms | vs PyTorch | vs ORT | Swift request ms | "
+             "PyTorch request ms | request vs PyTorch | 3×3 conv / SGEMM | Swift peak RSS MiB |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    for r in results.values():
+        sw, pt, ox = r["swift"], r["pytorch"], r["ort"]
+        conv = (f"{100 * sw['conv3x3_gmacs'] / sw['sgemm_gmacs']:.0f} %"
+                if "conv3x3_gmacs" in sw and "sgemm_gmacs" in sw else "–")
+        lines.append(f"| {r['config']} | {r['threads']} | {fmt(sw.get('generator'))} | "
+                     f"{speedup(pt.get('generator'), sw.get('generator'))} | {speedup(ox.get('generator'), sw.get('generator'))} | "
+                     f"{fmt(sw.get('request'))} | {fmt(pt.get('request'))} | {speedup(pt.get('request'), sw.get('request'))} | "
+                     f"{conv} | {fmt(r['swift_rss_mib'])} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -10,8 +10,10 @@
 ///   - groups: C and O must both be divisible by it. `groups == C` with one input channel per group is
 ///     a depthwise convolution and runs a direct loop; otherwise each group is im2col + sgemm.
 /// - Returns: `[N, O, Hout, Wout]`, Hout = (H + top + bottom − kH) / sH + 1 (floor).
+///   - relu6: also clamp the result to [0, 6] (`F.relu6`), in the same pass as the bias.
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
-                   stride: (Int, Int) = (1, 1), padding: Padding2D = .zero, groups: Int = 1) throws -> Tensor {
+                   stride: (Int, Int) = (1, 1), padding: Padding2D = .zero, groups: Int = 1,
+                   relu6: Bool = false) throws -> Tensor {
     let op = "conv2d"
     try requireRank(op, x, [4], "4 ([N, C, H, W])")
     try requireRank("conv2d weight", weight, [4], "4 ([O, C/groups, kH, kW])")
@@ -32,11 +34,15 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
     try requireArgument(op, geometry.outH > 0 && geometry.outW > 0,
                         "input \(h)×\(w) padded by \(padding) is smaller than the kernel \(kh)×\(kw)")
 
-    var out = [Float](repeating: 0, count: n * o * geometry.outH * geometry.outW)
+    let count = n * o * geometry.outH * geometry.outW
+    let depthwise = cg == 1 && groups == c
+    // The depthwise path accumulates into zeros; the GEMM path writes every element (beta = 0).
+    var out = depthwise ? [Float](repeating: 0, count: count)
+        : [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
     x.withUnsafeBufferPointer { xp in
         weight.withUnsafeBufferPointer { wp in
             out.withUnsafeMutableBufferPointer { op in
-                if cg == 1 && groups == c {
+                if depthwise {
                     depthwiseConv2d(x: xp, weight: wp, out: op, n: n, outChannels: o, g: geometry)
                 } else {
                     groupedConv2d(x: xp, weight: wp, out: op, n: n, outChannels: o, groups: groups, g: geometry)
@@ -44,7 +50,9 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
             }
         }
     }
-    if let bias { addChannelBias(&out, bias: bias, channels: o, plane: geometry.outH * geometry.outW) }
+    if bias != nil || relu6 {
+        addChannelBias(&out, bias: bias, channels: o, plane: geometry.outH * geometry.outW, relu6: relu6)
+    }
     return Tensor(uncheckedShape: [n, o, geometry.outH, geometry.outW], data: out)
 }
 
@@ -126,30 +134,62 @@ private func im2col(x: UnsafeBufferPointer<Float>, offset: Int, channels: Int, g
 }
 
 /// Direct depthwise convolution: output channel oc reads input channel oc / (O / C) only
-/// (PyTorch groups == C, channel multiplier O / C).
+/// (PyTorch groups == C, channel multiplier O / C). Each plane is first copied into a zero-padded buffer
+/// (for a horizontal stride of 2, each padded row split into its even and odd columns), so that every
+/// tap (ky, kx) is one contiguous multiply-add over an output row, 8 lanes at a time; planes are split
+/// over the kernel threads. The sum over taps runs in the same order (ky, then kx) for every element.
 private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
                              out: UnsafeMutableBufferPointer<Float>, n: Int, outChannels: Int, g: ConvGeometry) {
     let multiplier = outChannels / g.c
     let plane = g.outH * g.outW
-    for image in 0..<n {
-        for oc in 0..<outChannels {
-            let src = (image * g.c + oc / multiplier) * g.h * g.w
-            let dst = (image * outChannels + oc) * plane
-            let wBase = oc * g.kh * g.kw
+    guard let xp = x.baseAddress, let wp = weight.baseAddress, let op = out.baseAddress else { return }
+    // Padded plane: rows −padTop ..< the last row any output reads; columns likewise, plus 8 floats of
+    // slack so that a vector read past the last output column stays inside the row.
+    let paddedH = (g.outH - 1) * g.sh + g.kh
+    let paddedW = (g.outW - 1) * g.sw + g.kw
+    let stride2 = g.sw == 2
+    let half = (paddedW + 1) / 2 + 8  // stride 2: even and odd columns, each half + slack
+    let rowLen = stride2 ? 2 * half : paddedW + 8
+    let taps = g.kh * g.kw
+    parallelFor(n * outChannels) { item in
+        let image = item / outChannels, oc = item % outChannels
+        let src = xp + (image * g.c + oc / multiplier) * g.h * g.w
+        let dst = op + (image * outChannels + oc) * plane
+        let w = wp + oc * taps
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: paddedH * rowLen) { buf in
+            let pad = buf.baseAddress!
+            pad.update(repeating: 0, count: paddedH * rowLen)
+            for r in 0..<paddedH {
+                let iy = r - g.padTop
+                if iy < 0 || iy >= g.h { continue }
+                let row = pad + r * rowLen, s = src + iy * g.w
+                for ix in 0..<g.w {
+                    let col = ix + g.padLeft
+                    if col >= paddedW { break }
+                    if stride2 { row[(col & 1) * half + col / 2] = s[ix] } else { row[col] = s[ix] }
+                }
+            }
             for oy in 0..<g.outH {
+                let o = dst + oy * g.outW
                 for ky in 0..<g.kh {
-                    let iy = oy * g.sh + ky - g.padTop
-                    if iy < 0 || iy >= g.h { continue }
-                    let srcRow = src + iy * g.w
+                    let row = pad + (oy * g.sh + ky) * rowLen
                     for kx in 0..<g.kw {
-                        let wv = weight[wBase + ky * g.kw + kx]
-                        // Output columns whose tap ix = ox·sw + kx − padLeft lies inside [0, w).
-                        let first = max(0, (g.padLeft - kx + g.sw - 1) / g.sw)
-                        let last = min(g.outW - 1, (g.w - 1 + g.padLeft - kx) >= 0 ? (g.w - 1 + g.padLeft - kx) / g.sw : -1)
-                        if first > last { continue }
-                        let rowOut = dst + oy * g.outW
-                        for ox in first...last {
-                            out[rowOut + ox] += wv * x[srcRow + ox * g.sw + kx - g.padLeft]
+                        let wv = w[ky * g.kw + kx]
+                        let a: UnsafeMutablePointer<Float>
+                        if stride2 { a = row + (kx & 1) * half + kx / 2 } else if g.sw == 1 { a = row + kx } else { a = row }
+                        if g.sw > 2 {  // general stride (not used by the backbone): scalar
+                            for ox in 0..<g.outW { o[ox] += wv * row[ox * g.sw + kx] }
+                            continue
+                        }
+                        let wv8 = Float8(repeating: wv)
+                        var ox = 0
+                        while ox + 8 <= g.outW {
+                            store8(load8(o + ox) + wv8 * load8(a + ox), o + ox)
+                            ox += 8
+                        }
+                        while ox < g.outW {
+                            o[ox] += wv * a[ox]
+                            ox += 1
                         }
                     }
                 }
@@ -158,17 +198,22 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
     }
 }
 
-/// Adds `bias[ch]` to every element of channel `ch` of an [N, channels, plane] buffer.
-func addChannelBias(_ data: inout [Float], bias: Tensor, channels: Int, plane: Int) {
+/// Adds `bias[ch]` (if any) to every element of channel `ch` of an [N, channels, plane] buffer, then
+/// clamps to [0, 6] when `relu6` is set; one pass, split over the kernel threads by plane.
+func addChannelBias(_ data: inout [Float], bias: Tensor?, channels: Int, plane: Int, relu6: Bool = false) {
     guard channels > 0, plane > 0 else { return }
-    bias.withUnsafeBufferPointer { b in
+    let zeros = [Float](repeating: 0, count: channels)
+    (bias?.data ?? zeros).withUnsafeBufferPointer { b in
         data.withUnsafeMutableBufferPointer { d in
-            let images = d.count / (channels * plane)
-            for image in 0..<images {
-                for ch in 0..<channels {
-                    let base = (image * channels + ch) * plane
-                    let v = b[ch]
-                    for i in 0..<plane { d[base + i] += v }
+            guard let dp = d.baseAddress, let bp = b.baseAddress else { return }
+            let planes = d.count / plane
+            parallelFor(planes) { item in
+                let p = dp + item * plane
+                let v = bp[item % channels]
+                if relu6 {
+                    for i in 0..<plane { p[i] = Swift.min(Swift.max(p[i] + v, 0), 6) }
+                } else {
+                    for i in 0..<plane { p[i] += v }
                 }
             }
         }

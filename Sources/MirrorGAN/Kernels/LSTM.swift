@@ -72,19 +72,29 @@ public func lstmCell(_ x: Tensor, state: LSTMState, weights: LSTMWeights) throws
                      c: Tensor(uncheckedShape: [batch, hidden], data: c))
 }
 
-/// Applies the gate non-linearities of one sequence and updates its (h, c) rows in place.
+/// Applies the gate non-linearities of one sequence and updates its (h, c) rows in place. Eight hidden
+/// units at a time with the vectorised sigmoid and tanh of the fused kernels (`FastMath.swift`, absolute
+/// errors below 1e-6): per-element libm calls made the text encoder's 99-caption R-precision batch and
+/// STREAM decoding transcendental-bound.
 @inline(__always)
 func lstmPointwise(gates g: UnsafeMutableBufferPointer<Float>, gateRow: Int,
                    h: UnsafeMutableBufferPointer<Float>, c: UnsafeMutableBufferPointer<Float>,
                    stateRow: Int, hidden: Int) {
-    let gb = gateRow * 4 * hidden, sb = stateRow * hidden
-    for j in 0..<hidden {
-        let i = sigmoidScalar(g[gb + j])
-        let f = sigmoidScalar(g[gb + hidden + j])
-        let cellInput = Foundation.tanh(g[gb + 2 * hidden + j])
-        let o = sigmoidScalar(g[gb + 3 * hidden + j])
-        let cNew = f * c[sb + j] + i * cellInput
-        c[sb + j] = cNew
-        h[sb + j] = o * Foundation.tanh(cNew)
+    guard let gp = g.baseAddress, let hp = h.baseAddress, let cp = c.baseAddress else { return }
+    let gi = gp + gateRow * 4 * hidden, gf = gi + hidden, gc = gf + hidden, go = gc + hidden
+    let hs = hp + stateRow * hidden, cs = cp + stateRow * hidden
+    var j = 0
+    while j + 8 <= hidden {
+        let cNew = fastSigmoid(load8(gf + j)) * load8(cs + j) + fastSigmoid(load8(gi + j)) * fastTanh(load8(gc + j))
+        store8(cNew, cs + j)
+        store8(fastSigmoid(load8(go + j)) * fastTanh(cNew), hs + j)
+        j += 8
+    }
+    while j < hidden {
+        let i = sigmoidScalar(gi[j]), f = sigmoidScalar(gf[j]), o = sigmoidScalar(go[j])
+        let cNew = f * cs[j] + i * Foundation.tanh(gc[j])
+        cs[j] = cNew
+        hs[j] = o * Foundation.tanh(cNew)
+        j += 1
     }
 }

@@ -39,15 +39,29 @@ public func lstm(_ x: Tensor, lengths: [Int], forward: LSTMWeights, backward: LS
                                             expected: forward.weightIH.shape, actual: backward.weightIH.shape)
         }
     }
-    let directions = backward == nil ? 1 : 2
     let rows = try x.reshaped([batch * steps, forward.inputSize])
+    // Input projections of every step at once: [B·T, 4H] = x·W_ihᵀ + b.
+    let projections = try [forward, backward].compactMap { $0 }.map { try linear(rows, weight: $0.weightIH, bias: $0.bias) }
+    return try lstm(projections: projections, batch: batch, steps: steps, lengths: lengths, forward: forward, backward: backward)
+}
+
+/// The recurrent part of `lstm(_:lengths:forward:backward:)`, given each direction's input projections
+/// `[B·T, 4H]` (x·W_ihᵀ + b_ih + b_hh; rows past a sequence's length are ignored). STEM's text encoder
+/// passes rows of a per-word table (its inputs are embeddings, so the projection of word i is the same
+/// wherever it occurs).
+func lstm(projections: [Tensor], batch: Int, steps: Int, lengths: [Int], forward: LSTMWeights,
+          backward: LSTMWeights?) throws -> LSTMOutput {
+    let hidden = forward.hiddenSize
+    let directions = backward == nil ? 1 : 2
+    guard projections.count == directions, projections.allSatisfy({ $0.shape == [batch * steps, 4 * hidden] }) else {
+        throw TensorError.invalidArgument(op: "lstm", message: "needs \(directions) projections of [\(batch * steps), \(4 * hidden)]")
+    }
     var output = [Float](repeating: 0, count: batch * steps * directions * hidden)
     var hN = [Float](repeating: 0, count: directions * batch * hidden)
     var cN = hN
 
     for (d, weights) in [forward, backward].compactMap({ $0 }).enumerated() {
-        // Input projections of every step at once: [B·T, 4H] = x·W_ihᵀ + b.
-        let projected = try linear(rows, weight: weights.weightIH, bias: weights.bias)
+        let projected = projections[d]
         let state = runDirection(projected: projected, weightHH: weights.weightHH, lengths: lengths,
                                  steps: steps, hidden: hidden, reverse: d == 1,
                                  output: &output, outputStride: directions * hidden, outputOffset: d * hidden)

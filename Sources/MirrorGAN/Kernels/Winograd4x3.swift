@@ -22,6 +22,10 @@ public struct Winograd4x3: Sendable {
     let u: [Float]
     let bias: [Float]
 
+    /// Upsampling variant: true when the outputs are the four phases of nearest ×2 → conv3x3 (see
+    /// `init(upsampling:bias:)`), interleaved into a `[N, O/2, 2H, 2W]` output by the output transform.
+    public let upsampling: Bool
+
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded); bias `[O]` or nil.
     public init(weight: Tensor, bias: Tensor?) throws {
         try requireRank("Winograd4x3 weight", weight, [4], "4 ([O, C, 3, 3])")
@@ -30,32 +34,78 @@ public struct Winograd4x3: Sendable {
         if let bias { try requireShape("Winograd4x3 bias", bias, [o]) }
         inChannels = c
         outChannels = o
+        upsampling = false
+        u = Self.transformKernels(o: o, c: c) { oc, ic, ky, kx in Double(weight.data[((oc * c + ic) * 3 + ky) * 3 + kx]) }
+        self.bias = bias?.data ?? [Float](repeating: 0, count: o)
+    }
+
+    /// nearest ×2 upsampling → conv3x3 (pad 1) → GLU, computed on the low-resolution input (spec §3.2
+    /// `upBlock`). Output pixel (2i + a, 2j + b) reads low-resolution rows i − 1 + a … i + a and columns
+    /// j − 1 + b … j + b only; summing the 3×3 taps that land on the same low-resolution pixel gives, per
+    /// phase (a, b), a 3×3 kernel on the low-resolution grid with one zero row and one zero column
+    /// (a = 0: rows K0, K1 + K2, 0; a = 1: rows 0, K0 + K1, K2). The four phases become 4·O output channels
+    /// of one F(4×4, 3×3) convolution of the low-resolution input: 36 multiplies per 16 low-resolution
+    /// pixels and phase channel, 2.25 per output pixel instead of 4 for the direct 2×2 phase convolutions
+    /// (`UpsampleConv3x3`) and 9 for upsample-then-conv. The kernel transform grows to 16× the layer's
+    /// weights, so this is meant for the generator's wide-image, narrow-channel upsamplings (64 → 64).
+    /// Channels are ordered [value/gate][phase][o'] so that the GLU pairs channel k with k + 2·O.
+    /// - Parameters: weight `[O, C, 3, 3]` (BN folded, O even: the GLU's value and gate halves); bias `[O]` or nil.
+    public init(upsampling weight: Tensor, bias: Tensor?) throws {
+        try requireRank("Winograd4x3 weight", weight, [4], "4 ([O, C, 3, 3])")
+        let (o, c) = (weight.shape[0], weight.shape[1])
+        try requireShape("Winograd4x3 weight", weight, [o, c, 3, 3])
+        try requireArgument("Winograd4x3 upsampling", o % 2 == 0, "GLU needs an even channel count, got \(o)")
+        if let bias { try requireShape("Winograd4x3 bias", bias, [o]) }
+        let half = o / 2
+        inChannels = c
+        outChannels = 4 * o
+        upsampling = true
+        // Stacked channel k = g·2o + p·half + o' ↔ original channel g·half + o', phase p = 2a + b.
+        @inline(__always) func original(_ k: Int) -> (oc: Int, a: Int, b: Int) {
+            let g = k / (2 * o), p = (k % (2 * o)) / half, oPrime = k % half
+            return (g * half + oPrime, p / 2, p % 2)
+        }
+        // Phase kernel row (or column) r of phase a from the 3×3 rows K0, K1, K2.
+        @inline(__always) func fold(_ a: Int, _ r: Int, _ tap: (Int) -> Double) -> Double {
+            a == 0 ? [tap(0), tap(1) + tap(2), 0][r] : [0, tap(0) + tap(1), tap(2)][r]
+        }
+        u = Self.transformKernels(o: 4 * o, c: c) { k, ic, ky, kx in
+            let (oc, a, b) = original(k)
+            let base = (oc * c + ic) * 9
+            return fold(a, ky) { sy in fold(b, kx) { sx in Double(weight.data[base + sy * 3 + sx]) } }
+        }
+        let bias0 = bias?.data ?? [Float](repeating: 0, count: o)
+        self.bias = (0..<(4 * o)).map { bias0[original($0).oc] }
+    }
+
+    /// U_ξ = (G g Gᵀ)_ξ for every output/input channel pair, in Double: `[36][O][C]`.
+    private static func transformKernels(o: Int, c: Int, _ tap: (Int, Int, Int, Int) -> Double) -> [Float] {
         let gm: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
                               [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
         var u = [Float](repeating: 0, count: 36 * o * c)
+        var g = [Double](repeating: 0, count: 9)
         for oc in 0..<o {
             for ic in 0..<c {
-                let base = (oc * c + ic) * 9
+                for ky in 0..<3 { for kx in 0..<3 { g[ky * 3 + kx] = tap(oc, ic, ky, kx) } }
                 for i in 0..<6 {
                     for j in 0..<6 {
                         var s = 0.0
                         for ky in 0..<3 {
-                            for kx in 0..<3 { s += gm[i][ky] * Double(weight.data[base + ky * 3 + kx]) * gm[j][kx] }
+                            for kx in 0..<3 { s += gm[i][ky] * g[ky * 3 + kx] * gm[j][kx] }
                         }
                         u[((6 * i + j) * o + oc) * c + ic] = Float(s)
                     }
                 }
             }
         }
-        self.u = u
-        self.bias = bias?.data ?? [Float](repeating: 0, count: o)
+        return u
     }
 
     /// - Parameters: x `[N, C, H, W]`; blockBudget: scratch floats per block of tile rows (tests lower it).
     ///   The default grows with the thread count (`mirrorgan bench --layers`, official 128² conv1+GLU):
     ///   one thread wants blocks near the core's L2 (2 MiB of V and M: 11.8 ms; 8 MiB: 14.1 ms); two
     ///   threads, each running whole GEMMs of the block, 4 MiB (7.5 ms; 2 MiB: 8.1 ms; 8 MiB: 7.6 ms).
-    /// - Returns: `[N, O (O/2 with .glu), H, W]`.
+    /// - Returns: `[N, O (O/2 with .glu), H, W]`; the upsampling variant (GLU only) `[N, O/8, 2H, 2W]`.
     public func callAsFunction(_ x: Tensor, epilogue: ConvEpilogue = .identity, blockBudget: Int? = nil) throws -> Tensor {
         let op = "Winograd4x3"
         try requireRank(op, x, [4], "4 ([N, C, H, W])")
@@ -64,6 +114,9 @@ public struct Winograd4x3: Sendable {
         let o = outChannels
         var oOut = o
         var residual: Tensor?
+        if upsampling, case .glu = epilogue {} else if upsampling {
+            throw TensorError.invalidArgument(op: op, message: "the upsampling variant computes upBlock's GLU only")
+        }
         switch epilogue {
         case .glu:
             try requireArgument(op, o % 2 == 0, "GLU needs an even channel count, got \(o)")
@@ -73,9 +126,11 @@ public struct Winograd4x3: Sendable {
             residual = r
         case .identity, .tanh: break
         }
-        // Every element is written below.
+        // Every element is written below. Upsampling: oOut = 4 phases × channels, each phase a quarter of
+        // the pixels of [channels, 2H, 2W].
+        let outShape = upsampling ? [n, oOut / 4, 2 * h, 2 * w] : [n, oOut, h, w]
         var out = [Float](unsafeUninitializedCapacity: n * oOut * h * w) { _, count in count = n * oOut * h * w }
-        if out.isEmpty { return Tensor(uncheckedShape: [n, oOut, h, w], data: out) }
+        if out.isEmpty { return Tensor(uncheckedShape: outShape, data: out) }
         let tw = (w + 3) / 4, th = (h + 3) / 4
         // Phase arrays hold tw + 1 entries, padded so that the vector loads at k + 1 stay inside each array.
         let phaseLen = (tw + 8 + 7) / 8 * 8
@@ -113,11 +168,16 @@ public struct Winograd4x3: Sendable {
                                           split: false)
                                 }
                                 parallelFor(oOut) { oc in
-                                    let dst = outp + (image * oOut + oc) * h * w
+                                    var place = OutputPlacement(start: outp + (image * oOut + oc) * h * w, rowStride: w, columnStride: 1)
+                                    if upsampling {  // channel oc = p·C' + o' → rows 2y + a, columns 2x + b of plane o'
+                                        let perPhase = oOut / 4, p = oc / perPhase
+                                        let plane = outp + (image * perPhase + oc % perPhase) * 4 * h * w
+                                        place = OutputPlacement(start: plane + (p / 2) * 2 * w + p % 2, rowStride: 4 * w, columnStride: 2)
+                                    }
                                     let res = rp.map { $0 + (image * o + oc) * h * w }
                                     outputTransform(m: mBuf, o: o, oOut: oOut, tiles: tiles, channel: oc, h: h, w: w,
                                                     tw: tw, ty0: ty0, rows: rowsHere, bias: bp, epilogue: epilogue,
-                                                    dst: dst, residual: res)
+                                                    place: place, residual: res)
                                 }
                                 ty0 += rowsHere
                             }
@@ -127,8 +187,15 @@ public struct Winograd4x3: Sendable {
             }
         }
         }
-        return Tensor(uncheckedShape: [n, oOut, h, w], data: out)
+        return Tensor(uncheckedShape: outShape, data: out)
     }
+}
+
+/// Where an output channel's [H, W] results go: element (y, x) at start + y·rowStride + x·columnStride.
+private struct OutputPlacement {
+    let start: UnsafeMutablePointer<Float>
+    let rowStride: Int
+    let columnStride: Int
 }
 
 /// Bᵀ·(c0 … c5) for F(4, 3): the input transform along one axis.
@@ -223,7 +290,7 @@ private func inputTransform(plane: UnsafePointer<Float>, h: Int, w: Int, tw: Int
 /// Output transform, bias and epilogue for one output channel over `rows` tile rows from `ty0`.
 private func outputTransform(m: UnsafeMutablePointer<Float>, o: Int, oOut: Int, tiles: Int, channel: Int, h: Int, w: Int,
                              tw: Int, ty0: Int, rows: Int, bias: UnsafePointer<Float>, epilogue: ConvEpilogue,
-                             dst: UnsafeMutablePointer<Float>, residual: UnsafePointer<Float>?) {
+                             place: OutputPlacement, residual: UnsafePointer<Float>?) {
     let twPad = (tw + 7) / 8 * 8
     let glu: Bool
     if case .glu = epilogue { glu = true } else { glu = false }
@@ -269,12 +336,13 @@ private func outputTransform(m: UnsafeMutablePointer<Float>, o: Int, oOut: Int, 
             for r in 0..<4 {
                 let oy = 4 * ty + r
                 if oy >= h { break }
-                let row = dst + oy * w
+                let row = place.start + oy * place.rowStride
+                let cs = place.columnStride
                 for p in 0..<4 {
                     let src = y + (4 * r + p) * twPad
                     var k = 0
                     while 4 * k + p < w {
-                        row[4 * k + p] = src[k]
+                        row[(4 * k + p) * cs] = src[k]
                         k += 1
                     }
                 }

@@ -36,8 +36,8 @@ public struct EfficientNetLite0: Sendable {
 
         func callAsFunction(_ x: Tensor) throws -> Tensor {
             var h = x
-            if let expand { h = relu6(try expand(h)) }
-            h = try project(relu6(depthwise(h)))
+            if let expand { h = try expand(h, relu6: true) }
+            h = try project(depthwise(h, relu6: true))
             return skip ? try add(h, x) : h
         }
     }
@@ -80,13 +80,13 @@ public struct EfficientNetLite0: Sendable {
     /// - Returns: local features (output of block `local_block`, `[B, 112, 14, 14]`) and the global
     ///   feature (spatial mean of the head, `[B, 1280]`).
     public func callAsFunction(_ image: Tensor) throws -> (local: Tensor, global: Tensor) {
-        var x = relu6(try stem(preprocess(image)))
+        var x = try stem(preprocess(image), relu6: true)
         var local = x
         for (i, block) in blocks.enumerated() {
             x = try block(x)
             if i == config.localBlock { local = x }
         }
-        x = relu6(try head(x))
+        x = try head(x, relu6: true)
         let (b, c) = (x.shape[0], x.shape[1])
         let hw = x.shape[2] * x.shape[3]
         var pooled = [Float](repeating: 0, count: b * c)

@@ -2,21 +2,29 @@
 /// (pitfall 1); BatchNorm (eps 1e-5, running statistics) is folded into the conv at load time.
 
 /// `upBlock(in, out)`: nearest ×2 → conv3x3(in → 2·out) → BN → GLU. Keys `.1.weight`, `.2.*`.
-/// Runs fused (`UpsampleConv3x3`: four 2×2 phase convolutions of the low-resolution input, 4/9 of the
-/// MACs, bias and GLU in the epilogue); `conv` keeps the folded layer as loaded.
+/// Runs fused, never materialising the upsampled tensor: on inputs of 32² and more, as one Winograd
+/// F(4×4, 3×3) convolution of the low-resolution input whose 4·2·out channels are the output's four
+/// phases (`Winograd4x3(upsampling:)`, 2.25 multiplies per output and channel pair); below that, or where
+/// that kernel transform would be large (it is 16× the weights: only layers with in·out ≤ 64·64 get
+/// one), as four 2×2 phase convolutions (`UpsampleConv3x3`, 4 multiplies). `conv` keeps the folded layer.
 struct UpBlock: Sendable {
     let conv: ConvLayer
     let fused: UpsampleConv3x3
+    let winograd: Winograd4x3?
 
     init(_ r: WeightReader, _ name: String, in inChannels: Int, out: Int) throws {
         let s = r.scope(name)
         conv = try ConvLayer(s, "1", in: inChannels, out: 2 * out, kernel: 3, padding: .fixed(Padding2D(1)))
             .folding(s.batchNorm("2", channels: 2 * out, eps: 1e-5))
         fused = try UpsampleConv3x3(weight: conv.weight, bias: conv.bias)
+        winograd = inChannels * out <= 64 * 64 ? try Winograd4x3(upsampling: conv.weight, bias: conv.bias) : nil
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
-        try fused(x, glu: true)
+        if let winograd, x.rank == 4, x.shape[2] >= 32, x.shape[3] >= 32 {
+            return try winograd(x, epilogue: .glu)
+        }
+        return try fused(x, glu: true)
     }
 }
 

@@ -38,14 +38,16 @@ struct ConvLayer: Sendable {
         return copy
     }
 
-    func callAsFunction(_ x: Tensor) throws -> Tensor {
+    /// - Parameter relu6: clamp to [0, 6] in the bias pass (`F.relu6(conv(x))`).
+    func callAsFunction(_ x: Tensor, relu6: Bool = false) throws -> Tensor {
         let pad: Padding2D
         switch padding {
         case let .fixed(p): pad = p
         case .tfSame: pad = Padding2D.tfSame(height: x.shape[2], width: x.shape[3], kernel: (kernel, kernel),
                                               stride: (stride, stride))
         }
-        return try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: pad, groups: groups)
+        return try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: pad, groups: groups,
+                          relu6: relu6)
     }
 }
 
