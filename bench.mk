@@ -1,14 +1,17 @@
 # make bench: the Swift runtime, PyTorch (eager) and ONNX Runtime side by side, one run, same machine,
-# threads, weights and inputs (training/mirrorgan_train/bench.py; results go to docs/PERFORMANCE.md).
+# weights and inputs, at 1 and 2 threads (training/mirrorgan_train/bench.py). Results replace the tables
+# between the BENCH markers in docs/PERFORMANCE.md and README.md.
 #   make bench                        both configurations (official-birds random weights; Weights/synthbirds)
-#   make bench BENCH_THREADS=1 BENCH_ITERATIONS=9 BENCH_CONFIGS=official-birds
+#   make bench BENCH_THREADS=2 BENCH_ITERATIONS=9 BENCH_CONFIGS=official-birds
 #   make bench-swift                  the Swift side alone (mirrorgan bench)
+# The Swift process runs with bench/alloccount.c preloaded to count heap allocations per request.
 VENV ?= training/.venv
 PY ?= $(VENV)/bin/python
-BENCH_THREADS ?= $(or $(THREADS),2)
-BENCH_ITERATIONS ?= 5
+BENCH_THREADS ?= 1,2
+BENCH_ITERATIONS ?= 7
 BENCH_CONFIGS ?= official-birds,default
 BENCH_DOC ?= docs/PERFORMANCE.md
+BENCH_README ?= README.md
 
 .PHONY: bench bench-swift
 
@@ -16,11 +19,15 @@ $(VENV)/.bench-ok: training/requirements-bench.txt | venv
 	$(PY) -m pip install -q -r training/requirements-bench.txt
 	touch $@
 
-bench: $(VENV)/.bench-ok
-	swift build -c release
+.build/alloccount.so: bench/alloccount.c
+	mkdir -p .build
+	cc -O2 -shared -fPIC $< -o $@
+
+bench: $(VENV)/.bench-ok .build/alloccount.so
+	swift build -c release $(SWIFT_CPU_FLAGS)
 	$(PY) -m mirrorgan_train.bench --threads $(BENCH_THREADS) --iterations $(BENCH_ITERATIONS) \
-	  --configs $(BENCH_CONFIGS) --swift .build/release/mirrorgan --write-docs $(BENCH_DOC)
+	  --configs $(BENCH_CONFIGS) --swift .build/release/mirrorgan --write-docs $(BENCH_DOC) --write-readme $(BENCH_README)
 
 bench-swift:
-	swift build -c release
-	.build/release/mirrorgan bench --config official-birds --threads $(BENCH_THREADS) --iterations $(BENCH_ITERATIONS)
+	swift build -c release $(SWIFT_CPU_FLAGS)
+	.build/release/mirrorgan bench --config official-birds --threads $(or $(THREADS),2) --iterations $(BENCH_ITERATIONS)

@@ -73,8 +73,11 @@ struct Bench: ParsableCommand {
         func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
         var checksum: Double = 0
         var lastImages: [Tensor] = []
+        let allocationCount = AllocationCounter.load()
+        var allocations: [UInt64] = []
         for it in 0..<(warmup + iterations) {
             var times: [String: Double] = [:]
+            let allocs0 = allocationCount?() ?? 0
             let tReq = now()
             var t = now()
             let (words, sentence) = try model.textEncoder.encode([ids])
@@ -109,7 +112,10 @@ struct Bench: ParsableCommand {
                 times["r_precision"] = ms(t, now())
             }
             times["request"] = ms(tReq, now())
-            if it >= warmup { for (k, v) in times { samples[k, default: []].append(v) } }
+            if it >= warmup {
+                for (k, v) in times { samples[k, default: []].append(v) }
+                if let allocationCount { allocations.append(allocationCount() - allocs0) }
+            }
         }
 
         func median(_ v: [Double]) -> Double {
@@ -132,6 +138,11 @@ struct Bench: ParsableCommand {
         }
         for k in order {
             if let v = samples[k] { print("\(k)_ms_median=\(String(format: "%.3f", median(v)))") }
+        }
+        if let median = allocations.sorted().dropFirst(allocations.count / 2).first {
+            print("heap allocations per \(generatorOnly ? "generator pass" : "request") in steady state (LD_PRELOAD counter): "
+                  + "median \(median), min \(allocations.min() ?? 0), max \(allocations.max() ?? 0)")
+            print("allocations_per_request=\(median)")
         }
         if !generatorOnly { try KernelRates.run(iterations: max(3, iterations)) }
         if let dumpImages {
@@ -434,5 +445,16 @@ enum KernelRates {
                      sgemmRate, macs / 1e9, seconds * 1e3, convRate, 100 * convRate / sgemmRate))
         print(String(format: "sgemm_gmacs=%.2f", sgemmRate))
         print(String(format: "conv3x3_gmacs=%.2f", convRate))
+    }
+}
+
+
+/// The allocation counter of `bench/alloccount.c`, when the process runs with it preloaded
+/// (`LD_PRELOAD=.build/alloccount.so`, as `make bench` does); nil otherwise.
+enum AllocationCounter {
+    static func load() -> (() -> UInt64)? {
+        guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mirrorgan_alloc_count") else { return nil }
+        let function = unsafeBitCast(symbol, to: (@convention(c) () -> UInt).self)
+        return { UInt64(function()) }
     }
 }

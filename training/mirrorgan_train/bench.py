@@ -36,6 +36,7 @@ from .export import write_model_dir
 from .models import (CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, Backbone, ModelConfig, weights_init)
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+ALLOC_COUNTER = os.path.join(REPO, ".build", "alloccount.so")
 T_TOKENS = 18
 
 
@@ -234,7 +235,8 @@ def time_ort(mods, x, img, threads, iterations, warmup, tmp, full):
     feeds = dict(z=x["z"], sent=x["sent"], words=x["words"], mask=x["mask"], eps=x["eps"])
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(GeneratorImages(mods["gen"]), tuple(feeds.values()), gpath, input_names=list(feeds),
+        # The wrappers are put in eval mode: export restores the wrapper's mode on every submodule afterwards.
+        torch.onnx.export(GeneratorImages(mods["gen"]).eval(), tuple(feeds.values()), gpath, input_names=list(feeds),
                           output_names=["img64", "img128", "img256"], opset_version=13)
     sess = ort_session(gpath, threads)
     np_feeds = {k: v.numpy() for k, v in feeds.items()}
@@ -251,7 +253,7 @@ def time_ort(mods, x, img, threads, iterations, warmup, tmp, full):
             bpath = os.path.join(tmp, "backbone.onnx")
             with torch.no_grad(), warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                torch.onnx.export(BackboneGlobal(mods["backbone"]), (img,), bpath, input_names=["img"],
+                torch.onnx.export(BackboneGlobal(mods["backbone"]).eval(), (img,), bpath, input_names=["img"],
                                   output_names=["local", "global"], opset_version=13)
             bs = ort_session(bpath, threads)
             feed = {"img": img.numpy()}
@@ -273,11 +275,14 @@ def time_swift(swift, model_dir, threads, iterations, warmup, tmp, full):
            "--warmup", str(warmup), "--dump-images", dump]
     if not full:
         cmd.append("--generator-only")
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    env = dict(os.environ)
+    if os.path.exists(ALLOC_COUNTER):  # bench/alloccount.c, built by `make bench`
+        env["LD_PRELOAD"] = ALLOC_COUNTER
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
     res = {}
     for m in re.finditer(r"^(\w+)_ms_median=([0-9.]+)$", out, re.M):
         res[m.group(1)] = float(m.group(2))
-    for key in ("sgemm_gmacs", "conv3x3_gmacs"):
+    for key in ("sgemm_gmacs", "conv3x3_gmacs", "allocations_per_request"):
         m = re.search(rf"^{key}=([0-9.]+)$", out, re.M)
         if m:
             res[key] = float(m.group(1))
@@ -444,6 +449,9 @@ def extra_lines(r):
            f"max |ORT − PyTorch| = {r['max_abs_diff_ort_vs_pytorch']:.1e}. "
            f"Swift peak RSS {fmt(r['swift_rss_mib'])} MiB (whole process, all stages; weights "
            f"{r['weights_mib']:.1f} MiB, limit 2 × weights + 300 = {2 * r['weights_mib'] + 300:.0f} MiB)."]
+    if "allocations_per_request" in sw:
+        out.append(f"Heap allocations per request in steady state (Swift, LD_PRELOAD counter): "
+                   f"{sw['allocations_per_request']:.0f}.")
     if "sgemm_gmacs" in sw and "conv3x3_gmacs" in sw:
         out.append(f"Kernel rates (Swift process): SGEMM 1024³ {sw['sgemm_gmacs']:.1f} GMAC/s; the generator's 3×3 "
                    f"convolutions {sw['conv3x3_gmacs']:.1f} direct-convolution GMAC/s = "
@@ -458,16 +466,17 @@ def speedup(slow, fast):
 def summary(results):
     """One row per configuration and thread count: generator and whole-request speed-ups."""
     lines = ["| configuration | threads | Swift generator ms | vs PyTorch | vs ORT | Swift request ms | "
-             "PyTorch request ms | request vs PyTorch | 3×3 conv / SGEMM | Swift peak RSS MiB |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "PyTorch request ms | request vs PyTorch | 3×3 conv / SGEMM | Swift peak RSS MiB | allocations / request |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results.values():
         sw, pt, ox = r["swift"], r["pytorch"], r["ort"]
         conv = (f"{100 * sw['conv3x3_gmacs'] / sw['sgemm_gmacs']:.0f} %"
                 if "conv3x3_gmacs" in sw and "sgemm_gmacs" in sw else "–")
+        allocs = f"{sw['allocations_per_request']:.0f}" if "allocations_per_request" in sw else "–"
         lines.append(f"| {r['config']} | {r['threads']} | {fmt(sw.get('generator'))} | "
                      f"{speedup(pt.get('generator'), sw.get('generator'))} | {speedup(ox.get('generator'), sw.get('generator'))} | "
                      f"{fmt(sw.get('request'))} | {fmt(pt.get('request'))} | {speedup(pt.get('request'), sw.get('request'))} | "
-                     f"{conv} | {fmt(r['swift_rss_mib'])} |")
+                     f"{conv} | {fmt(r['swift_rss_mib'])} | {allocs} |")
     return "\n".join(lines)
 
 

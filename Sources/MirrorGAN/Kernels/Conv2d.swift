@@ -169,29 +169,41 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
                     if stride2 { row[(col & 1) * half + col / 2] = s[ix] } else { row[col] = s[ix] }
                 }
             }
-            for oy in 0..<g.outH {
-                let o = dst + oy * g.outW
-                for ky in 0..<g.kh {
-                    let row = pad + (oy * g.sh + ky) * rowLen
-                    for kx in 0..<g.kw {
-                        let wv = w[ky * g.kw + kx]
-                        let a: UnsafeMutablePointer<Float>
-                        if stride2 { a = row + (kx & 1) * half + kx / 2 } else if g.sw == 1 { a = row + kx } else { a = row }
-                        if g.sw > 2 {  // general stride (not used by the backbone): scalar
+            if g.sw > 2 {  // general stride (not used by the backbone): scalar
+                for oy in 0..<g.outH {
+                    let o = dst + oy * g.outW
+                    for ky in 0..<g.kh {
+                        let row = pad + (oy * g.sh + ky) * rowLen
+                        for kx in 0..<g.kw {
+                            let wv = w[ky * g.kw + kx]
                             for ox in 0..<g.outW { o[ox] += wv * row[ox * g.sw + kx] }
-                            continue
-                        }
-                        let wv8 = Float8(repeating: wv)
-                        var ox = 0
-                        while ox + 8 <= g.outW {
-                            store8(load8(o + ox) + wv8 * load8(a + ox), o + ox)
-                            ox += 8
-                        }
-                        while ox < g.outW {
-                            o[ox] += wv * a[ox]
-                            ox += 1
                         }
                     }
+                }
+                return
+            }
+            // Each group of 8 output columns accumulates all taps in a register and is stored once (the
+            // 7² and 14² layers have fewer columns than a vector: the padded rows' slack makes the loads
+            // safe and only the valid lanes are stored).
+            for oy in 0..<g.outH {
+                let o = dst + oy * g.outW
+                var ox = 0
+                while ox < g.outW {
+                    var acc = Float8(repeating: 0)
+                    for ky in 0..<g.kh {
+                        let row = pad + (oy * g.sh + ky) * rowLen + ox
+                        for kx in 0..<g.kw {
+                            let a = stride2 ? row + (kx & 1) * half + kx / 2 : row + kx
+                            acc += Float8(repeating: w[ky * g.kw + kx]) * load8(a)
+                        }
+                    }
+                    let count = Swift.min(8, g.outW - ox)
+                    if count == 8 {
+                        store8(acc, o + ox)
+                    } else {
+                        for l in 0..<count { o[ox + l] = acc[l] }
+                    }
+                    ox += 8
                 }
             }
         }
