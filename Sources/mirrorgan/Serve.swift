@@ -38,6 +38,7 @@ struct Serve: ParsableCommand {
         let loaded: MirrorGANModel
         do {
             loaded = try model.load()
+            _ = try loaded.bankSentences()  // R-precision's candidate features, once, before ready
         } catch {
             FileHandle.standardError.write("mirrorgan: refusing to serve: \(error)\n".data(using: .utf8)!)
             server.stop()
