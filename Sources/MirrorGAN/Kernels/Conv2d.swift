@@ -151,22 +151,38 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
     let half = (paddedW + 1) / 2 + 8  // stride 2: even and odd columns, each half + slack
     let rowLen = stride2 ? 2 * half : paddedW + 8
     let taps = g.kh * g.kw
+    // A contiguous padded row for the stride-2 split: 16-float steps over paddedW, plus slack.
+    let lineLen = (paddedW + 15) / 16 * 16 + 16
+    // Columns of a source row that land inside the padded row.
+    let copyCount = max(0, min(g.w, paddedW - g.padLeft))
     parallelFor(n * outChannels) { item in
         let image = item / outChannels, oc = item % outChannels
         let src = xp + (image * g.c + oc / multiplier) * g.h * g.w
         let dst = op + (image * outChannels + oc) * plane
         let w = wp + oc * taps
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: paddedH * rowLen) { buf in
-            let pad = buf.baseAddress!
+        // Per-thread scratch (the item's plane, then a row for the stride-2 split): the small late layers
+        // have hundreds of 7² and 14² planes, where a heap allocation per plane cost as much as the taps.
+        let scratch = ScratchBuffer.perItem.floats(paddedH * rowLen + lineLen)
+        do {
+            let pad = scratch, line = scratch + paddedH * rowLen
             pad.update(repeating: 0, count: paddedH * rowLen)
+            if stride2 { line.update(repeating: 0, count: lineLen) }
             for r in 0..<paddedH {
                 let iy = r - g.padTop
-                if iy < 0 || iy >= g.h { continue }
+                if iy < 0 || iy >= g.h || copyCount == 0 { continue }
                 let row = pad + r * rowLen, s = src + iy * g.w
-                for ix in 0..<g.w {
-                    let col = ix + g.padLeft
-                    if col >= paddedW { break }
-                    if stride2 { row[(col & 1) * half + col / 2] = s[ix] } else { row[col] = s[ix] }
+                if !stride2 {
+                    (row + g.padLeft).update(from: s, count: copyCount)
+                    continue
+                }
+                // Even and odd padded columns, 16 at a time (SIMD16's evenHalf / oddHalf).
+                (line + g.padLeft).update(from: s, count: copyCount)
+                var j = 0
+                while j < paddedW {
+                    let v = UnsafeRawPointer(line + j).loadUnaligned(as: SIMD16<Float>.self)
+                    store8(v.evenHalf, row + j / 2)
+                    store8(v.oddHalf, row + half + j / 2)
+                    j += 16
                 }
             }
             if g.sw > 2 {  // general stride (not used by the backbone): scalar

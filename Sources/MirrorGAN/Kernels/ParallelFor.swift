@@ -60,9 +60,16 @@ final class ScratchBuffer {
     }
 
     private static let key = "mirrorgan.kernel.scratch"
+    private static let itemKey = "mirrorgan.kernel.scratch.item"
 
-    /// The calling thread's scratch buffer.
-    static var current: ScratchBuffer {
+    /// The calling thread's scratch buffer (a kernel's block-level buffers, taken outside `parallelFor`).
+    static var current: ScratchBuffer { buffer(key) }
+
+    /// A second per-thread buffer for the work of one `parallelFor` item (the calling thread runs items
+    /// too, so items must not use `current`, which may hold its caller's buffers).
+    static var perItem: ScratchBuffer { buffer(itemKey) }
+
+    private static func buffer(_ key: String) -> ScratchBuffer {
         let dict = Thread.current.threadDictionary
         if let s = dict[key] as? ScratchBuffer { return s }
         let s = ScratchBuffer()
