@@ -84,25 +84,41 @@ struct FusedKernelTests {
         #expect(maxAbsDiff(plain, reference) < 1e-4)
         let gated = try layer(x, glu: true, blockBudget: k.budget)
         #expect(maxAbsDiff(gated, Self.naiveGLU(reference)) < 1e-4)
+        // The Winograd variant (phases as F(4×4, 3×3) output channels) computes the same upBlock.
+        let wino = try Winograd4x3(upsampling: w, bias: b)
+        let viaWinograd = try wino(x, epilogue: .glu, blockBudget: k.budget)
+        #expect(viaWinograd.shape == [k.n, k.o / 2, 2 * k.h, 2 * k.w])
+        #expect(maxAbsDiff(viaWinograd, Self.naiveGLU(reference)) < 1e-4)
+        #expect(throws: TensorError.self) { try wino(x, epilogue: .identity) }  // GLU only
+    }
+
+    /// A Winograd kernel (built from weight and bias; run with an epilogue) against the naive convolution
+    /// with every epilogue. Returns the inputs for further checks.
+    static func expectEpiloguesMatch(_ k: Case, seed: UInt64,
+                                     _ make: (Tensor, Tensor) throws -> (Tensor, ConvEpilogue) throws -> Tensor) throws
+        -> (x: Tensor, w: Tensor, b: Tensor, run: (Tensor, ConvEpilogue) throws -> Tensor) {
+        var rng = TestRandom(seed: seed)
+        let x = rng.tensor([k.n, k.c, k.h, k.w])
+        let w = rng.tensor([k.o, k.c, 3, 3], -0.5, 0.5)
+        let b = rng.tensor([k.o])
+        let run = try make(w, b)
+        let reference = Self.naiveConv3x3(x, w, b)
+        #expect(maxAbsDiff(try run(x, .identity), reference) < 1e-4)
+        #expect(maxAbsDiff(try run(x, .glu), Self.naiveGLU(reference)) < 1e-4)
+        #expect(maxAbsDiff(try run(x, .tanh), MirrorGAN.tanh(reference)) < 1e-4)
+        let r = rng.tensor(reference.shape)
+        #expect(maxAbsDiff(try run(x, .residual(r)), try add(reference, r)) < 1e-4)
+        return (x, w, b, run)
     }
 
     @Test(arguments: cases)
     func winogradMatchesDirectConvolution(_ k: Case) throws {
-        var rng = TestRandom(seed: UInt64(k.h * 17 + k.w * 3 + k.o))
-        let x = rng.tensor([k.n, k.c, k.h, k.w])
-        let w = rng.tensor([k.o, k.c, 3, 3], -0.5, 0.5)
-        let b = rng.tensor([k.o])
-        let layer = try Winograd3x3(weight: w, bias: b)
-        let reference = Self.naiveConv3x3(x, w, b)
-        #expect(maxAbsDiff(try layer(x, blockBudget: k.budget), reference) < 1e-4)
-        #expect(maxAbsDiff(try layer(x, epilogue: .glu, blockBudget: k.budget), Self.naiveGLU(reference)) < 1e-4)
-        #expect(maxAbsDiff(try layer(x, epilogue: .tanh, blockBudget: k.budget),
-                           MirrorGAN.tanh(reference)) < 1e-4)
-        let r = rng.tensor(reference.shape)
-        #expect(maxAbsDiff(try layer(x, epilogue: .residual(r), blockBudget: k.budget), try add(reference, r)) < 1e-4)
+        let (x, w, b, run) = try Self.expectEpiloguesMatch(k, seed: UInt64(k.h * 17 + k.w * 3 + k.o)) { w, b in
+            let layer = try Winograd3x3(weight: w, bias: b)
+            return { x, e in try layer(x, epilogue: e, blockBudget: k.budget) }
+        }
         // Also the library's own im2col convolution, within float rounding.
-        let im2col = try conv2d(x, weight: w, bias: b, padding: Padding2D(1))
-        #expect(maxAbsDiff(try layer(x, blockBudget: k.budget), im2col) < 1e-4)
+        #expect(maxAbsDiff(try run(x, .identity), try conv2d(x, weight: w, bias: b, padding: Padding2D(1))) < 1e-4)
     }
 
     static let cases4x3: [Case] = cases + [
@@ -113,21 +129,12 @@ struct FusedKernelTests {
 
     @Test(arguments: cases4x3)
     func winograd4x3MatchesDirectConvolution(_ k: Case) throws {
-        var rng = TestRandom(seed: UInt64(k.h * 29 + k.w * 5 + k.o))
-        let x = rng.tensor([k.n, k.c, k.h, k.w])
-        let w = rng.tensor([k.o, k.c, 3, 3], -0.5, 0.5)
-        let b = rng.tensor([k.o])
-        let layer = try Winograd4x3(weight: w, bias: b)
-        let reference = Self.naiveConv3x3(x, w, b)
-        #expect(maxAbsDiff(try layer(x, blockBudget: k.budget), reference) < 1e-4)
-        #expect(maxAbsDiff(try layer(x, epilogue: .glu, blockBudget: k.budget), Self.naiveGLU(reference)) < 1e-4)
-        #expect(maxAbsDiff(try layer(x, epilogue: .tanh, blockBudget: k.budget),
-                           MirrorGAN.tanh(reference)) < 1e-4)
-        let r = rng.tensor(reference.shape)
-        #expect(maxAbsDiff(try layer(x, epilogue: .residual(r), blockBudget: k.budget), try add(reference, r)) < 1e-4)
+        let (x, w, b, run) = try Self.expectEpiloguesMatch(k, seed: UInt64(k.h * 29 + k.w * 5 + k.o)) { w, b in
+            let layer = try Winograd4x3(weight: w, bias: b)
+            return { x, e in try layer(x, epilogue: e, blockBudget: k.budget) }
+        }
         // The same function as F(2, 3), which the parity tests pinned to PyTorch.
-        let f23 = try Winograd3x3(weight: w, bias: b)
-        #expect(maxAbsDiff(try layer(x, blockBudget: k.budget), try f23(x)) < 1e-4)
+        #expect(maxAbsDiff(try run(x, .identity), try Winograd3x3(weight: w, bias: b)(x)) < 1e-4)
     }
 
     @Test func winograd4x3BadArgumentsAndThreadCount() throws {
@@ -139,6 +146,14 @@ struct FusedKernelTests {
         #expect(throws: TensorError.self) { try Winograd4x3(weight: Tensor(shape: [2, 3, 5, 5]), bias: nil) }
         #expect(throws: TensorError.self) { try Winograd4x3(weight: rng.tensor([2, 3, 3, 3]), bias: Tensor(shape: [3])) }
         #expect(throws: TensorError.self) { try Winograd4x3(weight: rng.tensor([3, 3, 3, 3]), bias: nil)(x, epilogue: .glu) }
+        #expect(throws: TensorError.self) { try Winograd4x3(upsampling: rng.tensor([3, 3, 3, 3]), bias: nil) }  // odd O: no GLU
+        let up = try Winograd4x3(upsampling: rng.tensor([8, 3, 3, 3]), bias: rng.tensor([8]))
+        let xu = rng.tensor([1, 3, 9, 11])
+        Runtime.setThreads(1)
+        let u1 = try up(xu, epilogue: .glu, blockBudget: 5000)
+        Runtime.setThreads(2)
+        let u2 = try up(xu, epilogue: .glu, blockBudget: 5000)
+        #expect(u1.data == u2.data)
         let big = try Winograd4x3(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
         let xb = rng.tensor([1, 16, 23, 18])
         Runtime.setThreads(1)

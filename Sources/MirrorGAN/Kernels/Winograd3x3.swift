@@ -11,6 +11,23 @@ public enum ConvEpilogue: Sendable {
     case residual(Tensor)
 }
 
+extension ConvEpilogue {
+    /// Checks the epilogue against a convolution's `[N, O, H, W]` result: the output channel count (O/2
+    /// with GLU, which needs O even) and the residual tensor, if any (which must have that shape).
+    func resolve(_ op: String, outChannels o: Int, shape: [Int]) throws -> (outChannels: Int, residual: Tensor?) {
+        switch self {
+        case .glu:
+            try requireArgument(op, o % 2 == 0, "GLU needs an even channel count, got \(o)")
+            return (o / 2, nil)
+        case let .residual(r):
+            try requireShape(op + " residual", r, shape)
+            return (o, r)
+        case .identity, .tanh:
+            return (o, nil)
+        }
+    }
+}
+
 /// 3×3, stride-1, pad-1 convolution by Winograd F(2×2, 3×3) (Lavin & Gray 2016): each 2×2 output tile is
 /// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for the 4×4 input tile d, 16 multiplies instead of 36 per input channel and
 /// output channel (2.25× fewer MACs). The 16 element-wise products over channels are 16 GEMMs
@@ -65,17 +82,7 @@ public struct Winograd3x3: Sendable {
         let (n, c, h, w) = (x.shape[0], inChannels, x.shape[2], x.shape[3])
         guard x.shape[1] == c else { throw TensorError.shapeMismatch(op: op, expected: [n, c, h, w], actual: x.shape) }
         let o = outChannels
-        var oOut = o
-        var residual: Tensor?
-        switch epilogue {
-        case .glu:
-            try requireArgument(op, o % 2 == 0, "GLU needs an even channel count, got \(o)")
-            oOut = o / 2
-        case let .residual(r):
-            try requireShape("Winograd3x3 residual", r, [n, o, h, w])
-            residual = r
-        case .identity, .tanh: break
-        }
+        let (oOut, residual) = try epilogue.resolve(op, outChannels: o, shape: [n, o, h, w])
         // Every element is written below.
         var out = [Float](unsafeUninitializedCapacity: n * oOut * h * w) { _, count in count = n * oOut * h * w }
         if out.isEmpty { return Tensor(uncheckedShape: [n, oOut, h, w], data: out) }
