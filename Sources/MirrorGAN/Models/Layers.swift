@@ -1,6 +1,23 @@
 /// Inference layers built from checkpoint tensors: convolution and linear layers with BatchNorm folded in
 /// at load time (exact in real arithmetic; within float rounding of PyTorch's separate BN).
 
+/// A layer (conv or linear) into whose weight and bias a following inference BatchNorm folds.
+protocol FoldsBatchNorm {
+    var weight: Tensor { get set }
+    var bias: Tensor? { get set }
+}
+
+extension FoldsBatchNorm {
+    /// This layer with the BatchNorm that follows it folded into its weight and bias.
+    func folding(_ bn: BatchNormParameters) throws -> Self {
+        var copy = self
+        let folded = try foldBatchNorm(weight: weight, bias: bias, into: bn)
+        copy.weight = folded.weight
+        copy.bias = folded.bias
+        return copy
+    }
+}
+
 /// How a convolution pads its input.
 enum ConvPadding: Sendable {
     case fixed(Padding2D)
@@ -8,7 +25,7 @@ enum ConvPadding: Sendable {
     case tfSame
 }
 
-struct ConvLayer: Sendable {
+struct ConvLayer: FoldsBatchNorm, Sendable {
     var weight: Tensor
     var bias: Tensor?
     var stride: Int = 1
@@ -29,15 +46,6 @@ struct ConvLayer: Sendable {
         self.groups = groups
     }
 
-    /// Folds an inference BatchNorm that follows this convolution into its weight and bias.
-    func folding(_ bn: BatchNormParameters) throws -> ConvLayer {
-        var copy = self
-        let folded = try foldBatchNorm(weight: weight, bias: bias, into: bn)
-        copy.weight = folded.weight
-        copy.bias = folded.bias
-        return copy
-    }
-
     /// - Parameter relu6: clamp to [0, 6] in the bias pass (`F.relu6(conv(x))`).
     func callAsFunction(_ x: Tensor, relu6: Bool = false) throws -> Tensor {
         let pad: Padding2D
@@ -51,7 +59,7 @@ struct ConvLayer: Sendable {
     }
 }
 
-struct LinearLayer: Sendable {
+struct LinearLayer: FoldsBatchNorm, Sendable {
     var weight: Tensor
     var bias: Tensor?
 
@@ -59,14 +67,6 @@ struct LinearLayer: Sendable {
         let s = r.scope(name)
         weight = try s.tensor("weight", [out, inFeatures])
         self.bias = bias ? try s.tensor("bias", [out]) : nil
-    }
-
-    func folding(_ bn: BatchNormParameters) throws -> LinearLayer {
-        var copy = self
-        let folded = try foldBatchNorm(weight: weight, bias: bias, into: bn)
-        copy.weight = folded.weight
-        copy.bias = folded.bias
-        return copy
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
