@@ -58,7 +58,7 @@ struct Bench: ParsableCommand {
         do { model = try MirrorGANModel(directory: dir) } catch let e as ModelLoadError {
             throw ValidationError("cannot load model \(dir): \(e)")
         }
-        if !generatorOnly { _ = try model.bankSentences() }  // computed once per model, as `serve` does before ready
+        if !generatorOnly { try model.warmBankSentences() }  // steady state: `serve` warms them after start-up
         let c = model.config
         let n = c.textEncoder.nWords
         let ids = (0..<tokens).map { 1 + $0 % (n - 1) }

@@ -38,13 +38,14 @@ struct Serve: ParsableCommand {
         let loaded: MirrorGANModel
         do {
             loaded = try model.load()
-            _ = try loaded.bankSentences()  // R-precision's candidate features, once, before ready
         } catch {
             FileHandle.standardError.write("mirrorgan: refusing to serve: \(error)\n".data(using: .utf8)!)
             server.stop()
             throw ExitCode(2)
         }
         server.setEngine(ModelEngine(model: loaded, threads: model.threads))
+        // R-precision's candidate features, encoded once each; requests encode the ones still missing.
+        DispatchQueue.global(qos: .utility).async { try? loaded.warmBankSentences() }
         server.waitUntilStopped()
     }
 }

@@ -44,6 +44,28 @@ struct PipelineTests {
         #expect(a.redescription == b.redescription && a.rPrecision == b.rPrecision)
     }
 
+    /// R-precision's bank features are encoded one caption at a time and cached: a cold model, a model
+    /// whose whole bank was warmed first, and a batch encoding of the same captions agree.
+    @Test func rPrecisionIsTheSameWithAColdOrWarmBankCache() throws {
+        let m = try TempModel()
+        defer { m.remove() }
+        let cold = try MirrorGANModel(directory: m.dir)
+        let warm = try MirrorGANModel(directory: m.dir)
+        try warm.warmBankSentences()
+        let opts = GenerationOptions(seed: 11, n: 2)
+        let a = try cold.generate(caption: "w2 w4 w6", options: opts).images.map(\.rPrecision)
+        let b = try warm.generate(caption: "w2 w4 w6", options: opts).images.map(\.rPrecision)
+        #expect(a == b)
+        let picks = [0, 5, 17]
+        let batch = try cold.textEncoder.encode(picks.map { cold.captionBank[$0] }).sentence
+        let cached = try warm.bankSentences(picks)
+        let nef = batch.shape[1]
+        for (r, f) in cached.enumerated() {
+            #expect(f.count == nef)
+            for k in 0..<nef { #expect(abs(f[k] - batch.data[r * nef + k]) < 1e-5) }
+        }
+    }
+
     @Test func meanOnlyConditioningIgnoresEpsilon() throws {
         let m = try TempModel()
         defer { m.remove() }

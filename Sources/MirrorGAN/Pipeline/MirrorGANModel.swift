@@ -74,20 +74,19 @@ public final class MirrorGANModel: Sendable {
         parameterCount = params
     }
 
-    /// The caption bank's STEM sentence features, `[bank count × nef]` row-major, computed on first use and
-    /// kept: a request's R-precision is then 99 cosines instead of a 99-caption bi-LSTM pass (~12 ms a
-    /// request; the 20,000-caption SynthBirds bank takes ~2 s once). The bank is encoded in fixed batches of
-    /// 128 in bank order, so the values do not depend on when, or on which thread, they are computed.
-    /// `mirrorgan serve` calls this before it reports ready.
-    public func bankSentences() throws -> [Float] {
-        try bankCache.value {
-            var features = [Float]()
-            features.reserveCapacity(captionBank.count * config.textEncoder.hiddenDim)
-            for start in stride(from: 0, to: captionBank.count, by: 128) {
-                let chunk = Array(captionBank[start..<min(start + 128, captionBank.count)])
-                features += try textEncoder.encode(chunk).sentence.data
-            }
-            return features
+    /// STEM sentence features of bank captions `indices` (R-precision's candidates), each `[nef]`. Each
+    /// caption is encoded on its own (a batch of one) the first time it is asked for and kept, so a
+    /// feature never depends on which captions it was computed with, or when: R-precision is identical
+    /// whether the cache is cold or warm. A cold candidate costs ~0.2 ms; a warm one a cosine.
+    public func bankSentences(_ indices: [Int]) throws -> [[Float]] {
+        try bankCache.features(indices) { j in try textEncoder.encode([captionBank[j]]).sentence.data }
+    }
+
+    /// Encodes every bank caption not encoded yet (`serve` runs this in the background once it is ready:
+    /// ~4 s of one core for the 20,000-caption SynthBirds bank, after which R-precision costs 99 cosines).
+    public func warmBankSentences() throws {
+        for start in stride(from: 0, to: captionBank.count, by: 256) {
+            _ = try bankSentences(Array(start..<min(start + 256, captionBank.count)))
         }
     }
 
@@ -108,17 +107,22 @@ public final class MirrorGANModel: Sendable {
     }
 }
 
-/// Computes a value once, under a lock, for `MirrorGANModel.bankSentences()`.
+/// The bank captions' sentence features computed so far (`MirrorGANModel.bankSentences(_:)`).
 private final class BankFeatureCache: @unchecked Sendable {
     private let lock = NSLock()
-    private var cached: [Float]?
+    private var cached: [Int: [Float]] = [:]
 
-    func value(_ compute: () throws -> [Float]) throws -> [Float] {
+    func features(_ indices: [Int], compute: (Int) throws -> [Float]) throws -> [[Float]] {
         lock.lock()
-        defer { lock.unlock() }
-        if let cached { return cached }
-        let v = try compute()
-        cached = v
-        return v
+        var out = indices.map { cached[$0] }
+        lock.unlock()
+        for (k, j) in indices.enumerated() where out[k] == nil {
+            let f = try compute(j)  // outside the lock: encoding is the slow part; a race computes the same value
+            out[k] = f
+            lock.lock()
+            cached[j] = f
+            lock.unlock()
+        }
+        return out.map { $0 ?? [] }
     }
 }

@@ -170,11 +170,9 @@ extension MirrorGANModel {
         let picks = MirrorRNG.candidateIndices(imageSeed: imageSeed, bank: captionBank, query: query, k: k)
         let trueCos = cosineSimilarity(imageCode.data, sentence.data)
         let nef = sentence.shape[1]
-        let bank = try bankSentences()
         var better = 0
-        for j in picks {
-            let c = cosineSimilarity(imageCode.data, Array(bank[(j * nef)..<((j + 1) * nef)]))
-            if c > trueCos { better += 1 }
+        for feature in try bankSentences(picks) {
+            if cosineSimilarity(imageCode.data, feature) > trueCos { better += 1 }
         }
         return RPrecision(rank: 1 + better, candidates: picks.count + 1, cosine: trueCos)
     }
