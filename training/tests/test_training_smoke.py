@@ -45,6 +45,9 @@ def test_every_stage_runs_and_exports(tiny, tmp_path):
     common = ["--data", tiny, "--run", run, "--threads", "1"]
     train.main(["features", *common, "--batch", "8"])
     train.main(["stem", *common, "--iters", "2", "--batch", "6", "--ngf", "4", "--ndf", "4"])
+    # Resumes at iteration 2 and runs 3 more with the word loss on every second one (iterations 2 and 4).
+    train.main(["stem", *common, "--iters", "5", "--batch", "6", "--words-every", "2"])
+    assert torch.load(os.path.join(run, "stem.pt"))["it"] == 5
     train.main(["stream", *common, "--iters", "2", "--batch", "6"])
     train.main(["gan", *common, "--iters", "2", "--stages", "1", "--batch", "4"])
     train.main(["gan", *common, "--iters", "2", "--stages", "3", "--batch", "2"])
