@@ -149,18 +149,12 @@ struct FusedKernelTests {
         #expect(throws: TensorError.self) { try Winograd4x3(upsampling: rng.tensor([3, 3, 3, 3]), bias: nil) }  // odd O: no GLU
         let up = try Winograd4x3(upsampling: rng.tensor([8, 3, 3, 3]), bias: rng.tensor([8]))
         let xu = rng.tensor([1, 3, 9, 11])
-        Runtime.setThreads(1)
-        let u1 = try up(xu, epilogue: .glu, blockBudget: 5000)
-        Runtime.setThreads(2)
-        let u2 = try up(xu, epilogue: .glu, blockBudget: 5000)
-        #expect(u1.data == u2.data)
+        let u = try atOneAndTwoThreads { try up(xu, epilogue: .glu, blockBudget: 5000) }
+        #expect(u.one.data == u.two.data)
         let big = try Winograd4x3(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
         let xb = rng.tensor([1, 16, 23, 18])
-        Runtime.setThreads(1)
-        let a1 = try big(xb, epilogue: .glu, blockBudget: 40000)
-        Runtime.setThreads(2)
-        let a2 = try big(xb, epilogue: .glu, blockBudget: 40000)
-        #expect(a1.data == a2.data)
+        let a = try atOneAndTwoThreads { try big(xb, epilogue: .glu, blockBudget: 40000) }
+        #expect(a.one.data == a.two.data)
     }
 
     @Test func winogradWithoutBiasAndBadArguments() throws {
@@ -186,12 +180,10 @@ struct FusedKernelTests {
         let x = rng.tensor([1, 16, 24, 20])
         let wino = try Winograd3x3(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
         let up = try UpsampleConv3x3(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
-        Runtime.setThreads(1)
-        let a1 = try wino(x, epilogue: .glu, blockBudget: 4000), b1 = try up(x, glu: true, blockBudget: 4000)
-        Runtime.setThreads(2)
-        let a2 = try wino(x, epilogue: .glu, blockBudget: 4000), b2 = try up(x, glu: true, blockBudget: 4000)
-        #expect(a1.data == a2.data)
-        #expect(b1.data == b2.data)
+        let a = try atOneAndTwoThreads { try wino(x, epilogue: .glu, blockBudget: 4000) }
+        let b = try atOneAndTwoThreads { try up(x, glu: true, blockBudget: 4000) }
+        #expect(a.one.data == a.two.data)
+        #expect(b.one.data == b.two.data)
     }
 
     @Test func fastExpAndSigmoidMatchDouble() {

@@ -68,3 +68,12 @@ extension Dictionary where Key == String, Value == Tensor {
         return value
     }
 }
+
+/// `body`'s result at 1 thread and at 2 threads: the kernels split work only into items whose results do
+/// not depend on the split, so the two must be identical.
+func atOneAndTwoThreads<T>(_ body: () throws -> T) rethrows -> (one: T, two: T) {
+    Runtime.setThreads(1)
+    let one = try body()
+    Runtime.setThreads(2)
+    return (one, try body())
+}
