@@ -52,6 +52,12 @@ import Testing
         Case(input: [1, 3, 6, 6], outChannels: 6, kernel: (3, 3), stride: (1, 1), pad: Padding2D(1), groups: 3, bias: true),
         Case(input: [2, 4, 1, 1], outChannels: 4, kernel: (3, 3), stride: (1, 1), pad: Padding2D(1), groups: 4, bias: true),
         Case(input: [1, 2, 4, 4], outChannels: 3, kernel: (4, 4), stride: (1, 1), pad: .zero, groups: 1, bias: true),
+        // The backbone's late depthwise shapes: 14² and 7² planes (one or two vectors per row, groups of
+        // four vectors spanning rows), and a row of more than four vectors.
+        Case(input: [1, 5, 14, 14], outChannels: 5, kernel: (5, 5), stride: (1, 1), pad: Padding2D(2), groups: 5, bias: true),
+        Case(input: [2, 3, 7, 7], outChannels: 3, kernel: (3, 3), stride: (1, 1), pad: Padding2D(1), groups: 3, bias: true),
+        Case(input: [1, 2, 15, 15], outChannels: 2, kernel: (5, 5), stride: (2, 2), pad: Padding2D(top: 1, bottom: 2, left: 1, right: 2), groups: 2, bias: true),
+        Case(input: [1, 2, 5, 70], outChannels: 2, kernel: (3, 3), stride: (1, 1), pad: Padding2D(1), groups: 2, bias: false),
     ]
 
     @Test(arguments: cases)
@@ -67,6 +73,69 @@ import Testing
         let clamped = try conv2d(x, weight: w, bias: b, stride: c.stride, padding: c.pad, groups: c.groups, relu6: true)
         expectClose(clamped, relu6(reference), tolerance: 1e-5, relative: 1e-5)
         #expect(clamped.data.allSatisfy { $0 >= 0 && $0 <= 6 })
+    }
+
+    /// The MBConv fusions: a producer's pending bias + ReLU6 applied by the depthwise conv as it reads each
+    /// plane, and a residual added in the bias pass (depthwise and GEMM paths), against the unfused
+    /// operations on the naive convolution; at 1 and 2 threads.
+    @Test(arguments: [(3, 1, 14), (5, 2, 15), (3, 1, 7), (5, 1, 9)])
+    func conv2dFusedEpiloguesMatchUnfused(_ k: Int, _ s: Int, _ size: Int) throws {
+        var rng = TestRandom(seed: UInt64(k * 100 + s * 10 + size))
+        let c = 6
+        let x = rng.tensor([2, c, size, size])
+        let inBias = rng.tensor([c])
+        let w = rng.tensor([c, 1, k, k]), b = rng.tensor([c])
+        let pad = Padding2D.tfSame(height: size, width: size, kernel: (k, k), stride: (s, s))
+        // relu6(x + inBias) per channel, as the expand conv's epilogue would have produced it.
+        let plane = size * size
+        let activated = try Tensor(shape: x.shape, data: x.data.indices.map {
+            Swift.min(Swift.max(x.data[$0] + inBias.data[($0 / plane) % c], 0), 6)
+        })
+        let plain = naiveConv(activated, w, b, stride: (s, s), pad: pad, groups: c)
+        let residual = rng.tensor(plain.shape)
+        let expected = relu6(try add(plain, residual))
+        let (one, two) = try atOneAndTwoThreads {
+            try conv2d(x, weight: w, bias: b, stride: (s, s), padding: pad, groups: c, relu6: true,
+                       residual: residual, inputBias: inBias, inputRelu6: true)
+        }
+        expectClose(one, expected, tolerance: 1e-5, relative: 1e-5)
+        #expect(one == two)
+        // The input epilogue without ReLU6, and no output epilogue at all.
+        let shifted = try Tensor(shape: x.shape, data: x.data.indices.map { x.data[$0] + inBias.data[($0 / plane) % c] })
+        let bare = try conv2d(x, weight: w, stride: (s, s), padding: pad, groups: c, inputBias: inBias)
+        expectClose(bare, naiveConv(shifted, w, nil, stride: (s, s), pad: pad, groups: c), tolerance: 1e-5, relative: 1e-5)
+        // A dense (GEMM) 1×1 conv with a residual: bias, then residual, in one pass.
+        let wp = rng.tensor([4, c, 1, 1]), bp = rng.tensor([4])
+        let dense = naiveConv(x, wp, bp, stride: (1, 1), pad: .zero, groups: 1)
+        let r2 = rng.tensor(dense.shape)
+        expectClose(try conv2d(x, weight: wp, bias: bp, residual: r2), try add(dense, r2), tolerance: 1e-5, relative: 1e-5)
+    }
+
+    @Test func conv2dRejectsBadEpilogues() {
+        let x = Tensor(shape: [1, 4, 5, 5])
+        // An input epilogue needs a depthwise convolution; its bias one value per input channel.
+        #expect(throws: TensorError.self) { try conv2d(x, weight: Tensor(shape: [2, 4, 1, 1]), inputRelu6: true) }
+        #expect(throws: TensorError.self) {
+            try conv2d(x, weight: Tensor(shape: [4, 1, 3, 3]), padding: Padding2D(1), groups: 4, inputBias: Tensor(shape: [3]))
+        }
+        #expect(throws: TensorError.self) {
+            try conv2d(x, weight: Tensor(shape: [2, 4, 1, 1]), residual: Tensor(shape: [1, 2, 4, 4]))
+        }
+    }
+
+    /// The vectorised ReLU6 of the fused epilogues (bit tricks, no min/max) against the scalar clamp.
+    @Test func vectorRelu6MatchesScalar() {
+        let values: [Float] = [-.infinity, -1e30, -6, -1e-30, -0.0, 0, 1e-30, 0.5, 5.999999, 6, 6.000001, 1e30, .infinity,
+                               -3, 3, 2.5, 7, -7]
+        for start in stride(from: 0, to: values.count, by: 8) {
+            var v = Float8(repeating: 1)
+            for l in 0..<Swift.min(8, values.count - start) { v[l] = values[start + l] }
+            let r = MirrorGAN.relu6(v)
+            for l in 0..<8 {
+                #expect(r[l] == Swift.min(Swift.max(v[l], 0), 6), "relu6(\(v[l]))")
+                #expect(r[l].sign == .plus, "relu6(\(v[l])) is not −0")
+            }
+        }
     }
 
     @Test func tfSamePadding() {

@@ -182,6 +182,27 @@ struct ModelParityTests {
         #expect(beam.logProb >= greedy.logProb - 1e-4 || beam.ids.count != greedy.ids.count)
     }
 
+    /// The per-word input-gate table (`wordGates`, used when small) decodes as the plain LSTM input path:
+    /// same tokens, log-probabilities within float rounding, greedy and beam.
+    @Test func wordGateTableEqualsEmbeddingPath() throws {
+        let rd = try Parity.reader("stream_decoder.safetensors")
+        let dec = try CaptionDecoder(rd, config: config.stream, nWords: config.textEncoder.nWords)
+        #expect(dec.wordGates != nil)
+        var plain = dec
+        plain.wordGates = nil
+        let re = try Parity.reader("stream_encoder.safetensors")
+        let enc = try CaptionEncoder(re, globalChannels: 1280, embedSize: config.stream.embedSize)
+        let features = try enc(t("damsm.global"))
+        for b in 0..<features.shape[0] {
+            for beam in [1, 3] {
+                let fast = try dec.beamSearch(features.sample(b), beam: beam)
+                let reference = try plain.beamSearch(features.sample(b), beam: beam)
+                #expect(fast.ids == reference.ids, "sample \(b), beam \(beam)")
+                for (x, y) in zip(fast.logProbs, reference.logProbs) { #expect(abs(x - y) < 1e-5) }
+            }
+        }
+    }
+
     @Test func efficientNetLite0Backbone() throws {
         let path = Parity.repoRoot.appendingPathComponent("Weights/synthbirds").path
         let r = try Parity.reader("backbone.safetensors", dir: path)

@@ -9,11 +9,18 @@
 ///   - padding: zero padding per side.
 ///   - groups: C and O must both be divisible by it. `groups == C` with one input channel per group is
 ///     a depthwise convolution and runs a direct loop; otherwise each group is im2col + sgemm.
-/// - Returns: `[N, O, Hout, Wout]`, Hout = (H + top + bottom − kH) / sH + 1 (floor).
 ///   - relu6: also clamp the result to [0, 6] (`F.relu6`), in the same pass as the bias.
+///   - residual: `[N, O, Hout, Wout]`, added after the bias and before the clamp, in the same pass
+///     (EfficientNet's skip connection after the project conv).
+///   - inputBias, inputRelu6: the epilogue of the layer that produced `x`, still to be applied: the
+///     convolution reads relu6?(x + inputBias[channel]) instead of x, applied as each plane is copied
+///     into the padded buffer (padding stays zero). Depthwise convolutions only: MBConv hands its expand
+///     conv's bias and ReLU6 to the depthwise conv, saving a pass over the block's largest tensor.
+/// - Returns: `[N, O, Hout, Wout]`, Hout = (H + top + bottom − kH) / sH + 1 (floor).
 public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
                    stride: (Int, Int) = (1, 1), padding: Padding2D = .zero, groups: Int = 1,
-                   relu6: Bool = false) throws -> Tensor {
+                   relu6: Bool = false, residual: Tensor? = nil,
+                   inputBias: Tensor? = nil, inputRelu6: Bool = false) throws -> Tensor {
     let op = "conv2d"
     try requireRank(op, x, [4], "4 ([N, C, H, W])")
     try requireRank("conv2d weight", weight, [4], "4 ([O, C/groups, kH, kW])")
@@ -36,22 +43,37 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
 
     let count = n * o * geometry.outH * geometry.outW
     let depthwise = cg == 1 && groups == c
-    // The depthwise path accumulates into zeros; the GEMM path writes every element (beta = 0).
-    var out = depthwise ? [Float](repeating: 0, count: count)
-        : [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    if let residual { try requireShape("conv2d residual", residual, [n, o, geometry.outH, geometry.outW]) }
+    if inputBias != nil || inputRelu6 {
+        try requireArgument(op, depthwise, "an input epilogue (inputBias, inputRelu6) needs a depthwise convolution")
+    }
+    if let inputBias { try requireShape("conv2d inputBias", inputBias, [c]) }
+    // Both paths write every element (the GEMM with beta = 0; the depthwise kernel adds the bias and
+    // applies ReLU6 itself, in registers).
+    var out = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
     x.withUnsafeBufferPointer { xp in
         weight.withUnsafeBufferPointer { wp in
             out.withUnsafeMutableBufferPointer { op in
                 if depthwise {
-                    depthwiseConv2d(x: xp, weight: wp, out: op, n: n, outChannels: o, g: geometry)
+                    withOptionalPointer(bias) { bp in
+                        withOptionalPointer(residual) { rp in
+                            withOptionalPointer(inputBias) { ip in
+                                let epilogue = DepthwiseEpilogue(bias: bp, relu6: relu6, residual: rp,
+                                                                 inputBias: ip, inputRelu6: inputRelu6)
+                                depthwiseConv2d(x: xp, weight: wp, epilogue: epilogue, out: op, n: n,
+                                                outChannels: o, g: geometry)
+                            }
+                        }
+                    }
                 } else {
                     groupedConv2d(x: xp, weight: wp, out: op, n: n, outChannels: o, groups: groups, g: geometry)
                 }
             }
         }
     }
-    if bias != nil || relu6 {
-        addChannelBias(&out, bias: bias, channels: o, plane: geometry.outH * geometry.outW, relu6: relu6)
+    if !depthwise && (bias != nil || relu6 || residual != nil) {
+        addChannelBias(&out, bias: bias, channels: o, plane: geometry.outH * geometry.outW, relu6: relu6,
+                       residual: residual)
     }
     return Tensor(uncheckedShape: [n, o, geometry.outH, geometry.outW], data: out)
 }
@@ -138,7 +160,39 @@ private func im2col(x: UnsafeBufferPointer<Float>, offset: Int, channels: Int, g
 /// (for a horizontal stride of 2, each padded row split into its even and odd columns), so that every
 /// tap (ky, kx) is one contiguous multiply-add over an output row, 8 lanes at a time; planes are split
 /// over the kernel threads. The sum over taps runs in the same order (ky, then kx) for every element.
+/// The depthwise kernel's fused input and output epilogues (see `conv2d`).
+private struct DepthwiseEpilogue {
+    let bias: UnsafePointer<Float>?, relu6: Bool, residual: UnsafePointer<Float>?
+    let inputBias: UnsafePointer<Float>?, inputRelu6: Bool
+    var transformsInput: Bool { inputBias != nil || inputRelu6 }
+}
+
+/// `body` with a pointer to the tensor's elements, or nil for no tensor.
+private func withOptionalPointer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
+    guard let t else { return body(nil) }
+    return t.withUnsafeBufferPointer { body($0.baseAddress) }
+}
+
+/// dst[i] = relu6?(src[i] + bias) for i < count (`relu6` decides the clamp).
+@inline(__always)
+private func biasRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Float>, count: Int,
+                     bias: Float, relu6 clamp: Bool) {
+    let b = Float8(repeating: bias)
+    var i = 0
+    while i + 8 <= count {
+        let v = load8(src + i) + b
+        store8(clamp ? relu6(v) : v, dst + i)
+        i += 8
+    }
+    while i < count {
+        let v = src[i] + bias
+        dst[i] = clamp ? Swift.min(Swift.max(v, 0), 6) : v
+        i += 1
+    }
+}
+
 private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
+                             epilogue e: DepthwiseEpilogue,
                              out: UnsafeMutableBufferPointer<Float>, n: Int, outChannels: Int, g: ConvGeometry) {
     let multiplier = outChannels / g.c
     let plane = g.outH * g.outW
@@ -157,7 +211,17 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
     let copyCount = max(0, min(g.w, paddedW - g.padLeft))
     parallelFor(n * outChannels) { item in
         let image = item / outChannels, oc = item % outChannels
-        let src = xp + (image * g.c + oc / multiplier) * g.h * g.w
+        let ic = oc / multiplier
+        let src = xp + (image * g.c + ic) * g.h * g.w
+        let inBias = e.inputBias?[ic] ?? 0
+        // The row copy into the padded buffer, with the producer's pending epilogue if any.
+        @inline(__always) func copy(_ d: UnsafeMutablePointer<Float>, _ s: UnsafePointer<Float>) {
+            if e.transformsInput {
+                biasRow(d, s, count: copyCount, bias: inBias, relu6: e.inputRelu6)
+            } else {
+                d.update(from: s, count: copyCount)
+            }
+        }
         let dst = op + (image * outChannels + oc) * plane
         let w = wp + oc * taps
         // Per-thread scratch (the item's plane, then a row for the stride-2 split): the small late layers
@@ -172,11 +236,11 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
                 if iy < 0 || iy >= g.h || copyCount == 0 { continue }
                 let row = pad + r * rowLen, s = src + iy * g.w
                 if !stride2 {
-                    (row + g.padLeft).update(from: s, count: copyCount)
+                    copy(row + g.padLeft, s)
                     continue
                 }
                 // Even and odd padded columns, 16 at a time (SIMD16's evenHalf / oddHalf).
-                (line + g.padLeft).update(from: s, count: copyCount)
+                copy(line + g.padLeft, s)
                 var j = 0
                 while j < paddedW {
                     let v = UnsafeRawPointer(line + j).loadUnaligned(as: SIMD16<Float>.self)
@@ -188,6 +252,7 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
             if g.sw > 2 {  // general stride (not used by the backbone): scalar
                 for oy in 0..<g.outH {
                     let o = dst + oy * g.outW
+                    for ox in 0..<g.outW { o[ox] = 0 }
                     for ky in 0..<g.kh {
                         let row = pad + (oy * g.sh + ky) * rowLen
                         for kx in 0..<g.kw {
@@ -195,53 +260,101 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
                             for ox in 0..<g.outW { o[ox] += wv * row[ox * g.sw + kx] }
                         }
                     }
+                    let bv = e.bias?[oc] ?? 0
+                    let res = e.residual.map { $0 + (image * outChannels + oc) * plane + oy * g.outW }
+                    for ox in 0..<g.outW {
+                        let v = o[ox] + bv + (res?[ox] ?? 0)
+                        o[ox] = e.relu6 ? Swift.min(Swift.max(v, 0), 6) : v
+                    }
                 }
                 return
             }
-            // Each group of 8 output columns accumulates all taps in a register and is stored once (the
-            // 7² and 14² layers have fewer columns than a vector: the padded rows' slack makes the loads
-            // safe and only the valid lanes are stored).
-            for oy in 0..<g.outH {
-                let o = dst + oy * g.outW
-                var ox = 0
-                while ox < g.outW {
-                    var acc = Float8(repeating: 0)
-                    for ky in 0..<g.kh {
-                        let row = pad + (oy * g.sh + ky) * rowLen + ox
-                        for kx in 0..<g.kw {
-                            let a = stride2 ? row + (kx & 1) * half + kx / 2 : row + kx
-                            acc += Float8(repeating: w[ky * g.kw + kx]) * load8(a)
-                        }
-                    }
-                    let count = Swift.min(8, g.outW - ox)
+            // Output vectors (8 columns of one row) are taken four at a time, each with its own
+            // accumulator: one accumulator per vector made every tap wait for the previous tap's
+            // multiply-add (latency-bound, ~4 cycles per tap); four independent chains keep the FMA
+            // units busy. The 7² and 14² layers have fewer columns than a vector: the padded rows'
+            // slack makes the loads safe and only the valid lanes are stored. Bias and ReLU6 are
+            // applied in the registers before the store.
+            let vectorsPerRow = (g.outW + 7) / 8
+            let vectors = g.outH * vectorsPerRow
+            let b = Float8(repeating: e.bias?[oc] ?? 0)
+            let residual = e.residual.map { $0 + (image * outChannels + oc) * plane }
+            // Address of tap (0, 0) of output vector v, and where its lanes go.
+            @inline(__always) func source(_ v: Int) -> UnsafeMutablePointer<Float> {
+                pad + (v / vectorsPerRow) * g.sh * rowLen + (v % vectorsPerRow) * 8
+            }
+            @inline(__always) func finish(_ acc: Float8, _ v: Int) {
+                var r = acc + b
+                let oy = v / vectorsPerRow, ox = (v % vectorsPerRow) * 8
+                let o = dst + oy * g.outW + ox
+                let count = Swift.min(8, g.outW - ox)
+                if let residual {
+                    let at = residual + oy * g.outW + ox
                     if count == 8 {
-                        store8(acc, o + ox)
+                        r += load8(at)
                     } else {
-                        for l in 0..<count { o[ox + l] = acc[l] }
+                        for l in 0..<count { r[l] += at[l] }
                     }
-                    ox += 8
                 }
+                if e.relu6 { r = relu6(r) }
+                if count == 8 {
+                    store8(r, o)
+                } else {
+                    for l in 0..<count { o[l] = r[l] }
+                }
+            }
+            var v = 0
+            while v < vectors {
+                // A short last group repeats its last vector (computed twice, stored with the same value).
+                let s0 = source(v), s1 = source(Swift.min(v + 1, vectors - 1))
+                let s2 = source(Swift.min(v + 2, vectors - 1)), s3 = source(Swift.min(v + 3, vectors - 1))
+                var a0 = Float8(repeating: 0), a1 = a0, a2 = a0, a3 = a0
+                for ky in 0..<g.kh {
+                    for kx in 0..<g.kw {
+                        let t = ky * rowLen + (stride2 ? (kx & 1) * half + kx / 2 : kx)
+                        let wv = Float8(repeating: w[ky * g.kw + kx])
+                        a0 = a0.addingProduct(wv, load8(s0 + t))
+                        a1 = a1.addingProduct(wv, load8(s1 + t))
+                        a2 = a2.addingProduct(wv, load8(s2 + t))
+                        a3 = a3.addingProduct(wv, load8(s3 + t))
+                    }
+                }
+                finish(a0, v)
+                if v + 1 < vectors { finish(a1, v + 1) }
+                if v + 2 < vectors { finish(a2, v + 2) }
+                if v + 3 < vectors { finish(a3, v + 3) }
+                v += 4
             }
         }
     }
 }
 
 /// Adds `bias[ch]` (if any) to every element of channel `ch` of an [N, channels, plane] buffer, then
-/// clamps to [0, 6] when `relu6` is set; one pass, split over the kernel threads by plane.
-func addChannelBias(_ data: inout [Float], bias: Tensor?, channels: Int, plane: Int, relu6: Bool = false) {
+/// `residual` (if any, same shape), then clamps to [0, 6] when `relu6` is set; one pass, split over the
+/// kernel threads by plane.
+func addChannelBias(_ data: inout [Float], bias: Tensor?, channels: Int, plane: Int, relu6 clamp: Bool = false,
+                    residual: Tensor? = nil) {
     guard channels > 0, plane > 0 else { return }
-    let zeros = [Float](repeating: 0, count: channels)
-    (bias?.data ?? zeros).withUnsafeBufferPointer { b in
-        data.withUnsafeMutableBufferPointer { d in
-            guard let dp = d.baseAddress, let bp = b.baseAddress else { return }
-            let planes = d.count / plane
-            parallelFor(planes) { item in
-                let p = dp + item * plane
-                let v = bp[item % channels]
-                if relu6 {
-                    for i in 0..<plane { p[i] = Swift.min(Swift.max(p[i] + v, 0), 6) }
-                } else {
-                    for i in 0..<plane { p[i] += v }
+    withOptionalPointer(bias) { bp in
+        withOptionalPointer(residual) { rp in
+            data.withUnsafeMutableBufferPointer { d in
+                guard let dp = d.baseAddress else { return }
+                parallelFor(d.count / plane) { item in
+                    let p = dp + item * plane
+                    let v = Float8(repeating: bp?[item % channels] ?? 0)
+                    let r = rp.map { $0 + item * plane }
+                    var i = 0
+                    while i + 8 <= plane {
+                        var x = load8(p + i) + v
+                        if let r { x += load8(r + i) }
+                        store8(clamp ? relu6(x) : x, p + i)
+                        i += 8
+                    }
+                    while i < plane {
+                        let x = p[i] + v[0] + (r?[i] ?? 0)
+                        p[i] = clamp ? Swift.min(Swift.max(x, 0), 6) : x
+                        i += 1
+                    }
                 }
             }
         }

@@ -38,6 +38,15 @@ func fastExpNegated(_ a: Float8) -> Float8 {
     return e * scale
 }
 
+/// min(max(x, 0), 6) on the bit patterns (ReLU6; see the note at the top of the file on min/max).
+@inline(__always)
+func relu6(_ x: Float8) -> Float8 {
+    let nonNegative = bits(x) & ~(bits(x) &>> 31)  // zero where x < 0 (−0 included)
+    let six = Int8x32(repeating: 0x40C0_0000)  // 6.0
+    let over = (six &- nonNegative) &>> 31  // all ones where x > 6 (non-negative floats order like ints)
+    return float8((nonNegative & ~over) | (six & over))
+}
+
 /// 1 / (1 + e^−x), computed from e = e^−|x| as 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0 (no overflow;
 /// at most ~1e-38 instead of a denormal for x < −87). A NaN input gives a finite value (the
 /// callers' inputs are finite: weights are checked at load).

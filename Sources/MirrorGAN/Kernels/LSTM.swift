@@ -54,7 +54,19 @@ public func lstmCell(_ x: Tensor, state: LSTMState, weights: LSTMWeights) throws
     try requireShape("lstmCell input", x, [batch, weights.inputSize])
     try requireShape("lstmCell h", state.h, [batch, hidden])
     try requireShape("lstmCell c", state.c, [batch, hidden])
-    var gates = try linear(x, weight: weights.weightIH, bias: weights.bias).data
+    return try lstmCell(inputGates: linear(x, weight: weights.weightIH, bias: weights.bias), state: state,
+                        weights: weights)
+}
+
+/// One LSTM step from precomputed input gates `x·W_ihᵀ + b` `[B, 4H]` (a decoder whose inputs are word
+/// embeddings can tabulate them per word: see `CaptionDecoder`).
+public func lstmCell(inputGates: Tensor, state: LSTMState, weights: LSTMWeights) throws -> LSTMState {
+    let hidden = weights.hiddenSize
+    let batch = state.h.shape.first ?? 0
+    try requireShape("lstmCell input gates", inputGates, [batch, 4 * hidden])
+    try requireShape("lstmCell h", state.h, [batch, hidden])
+    try requireShape("lstmCell c", state.c, [batch, hidden])
+    var gates = inputGates.data
     var h = state.h.data, c = state.c.data
     gates.withUnsafeMutableBufferPointer { g in
         h.withUnsafeMutableBufferPointer { hp in

@@ -59,21 +59,39 @@ final class ScratchBuffer {
         return pointer
     }
 
-    private static let key = "mirrorgan.kernel.scratch"
-    private static let itemKey = "mirrorgan.kernel.scratch.item"
-
     /// The calling thread's scratch buffer (a kernel's block-level buffers, taken outside `parallelFor`).
-    static var current: ScratchBuffer { buffer(key) }
+    static var current: ScratchBuffer { ThreadScratch.mine.current }
 
     /// A second per-thread buffer for the work of one `parallelFor` item (the calling thread runs items
     /// too, so items must not use `current`, which may hold its caller's buffers).
-    static var perItem: ScratchBuffer { buffer(itemKey) }
+    static var perItem: ScratchBuffer { ThreadScratch.mine.perItem }
 
-    private static func buffer(_ key: String) -> ScratchBuffer {
-        let dict = Thread.current.threadDictionary
-        if let s = dict[key] as? ScratchBuffer { return s }
-        let s = ScratchBuffer()
-        dict[key] = s
-        return s
+    fileprivate static func make() -> ScratchBuffer { ScratchBuffer() }
+}
+
+/// A thread's two scratch buffers, found through a pthread key: kernels look them up once per work item
+/// (thousands of times per request), and `Thread.current.threadDictionary` with a String key cost a
+/// dictionary lookup and a bridged string each time.
+private final class ThreadScratch {
+    let current = ScratchBuffer.make()
+    let perItem = ScratchBuffer.make()
+
+    private static let key: pthread_key_t = {
+        var key = pthread_key_t()
+        // The destructor releases the thread's buffers when a (dispatch) thread exits.
+        let status = pthread_key_create(&key) { raw in
+            if let raw { Unmanaged<ThreadScratch>.fromOpaque(raw).release() }
+        }
+        precondition(status == 0, "pthread_key_create failed (\(status))")
+        return key
+    }()
+
+    static var mine: ThreadScratch {
+        if let raw = pthread_getspecific(key) {
+            return Unmanaged<ThreadScratch>.fromOpaque(raw).takeUnretainedValue()
+        }
+        let scratch = ThreadScratch()
+        pthread_setspecific(key, Unmanaged.passRetained(scratch).toOpaque())
+        return scratch
     }
 }

@@ -164,9 +164,8 @@ private func softmaxAcross(_ x: Tensor, outer: Int, length: Int, inner: Int) -> 
                 let o = item / chunks, k0 = (item % chunks) * chunk
                 let n = Swift.min(chunk, inner - k0)
                 let src = xp + o * length * inner + k0, dst = op + o * length * inner + k0
-                var maxSum = [Float](repeating: 0, count: 2 * chunk)
-                maxSum.withUnsafeMutableBufferPointer { tb in
-                    let m = tb.baseAddress!, s = m + chunk
+                do {
+                    let m = ScratchBuffer.perItem.floats(2 * chunk), s = m + chunk
                     m.update(from: src, count: n)
                     for j in 1..<Swift.max(1, length) {
                         let row = src + j * inner

@@ -7,6 +7,11 @@ public struct CaptionDecoder: Sendable {
     let embed: Tensor
     let lstm: LSTMWeights
     let linear: LinearLayer
+    /// `embed · W_ihᵀ + b` per word `[n_words, 4H]`, when that table is small (≤ `maxGateTable` floats):
+    /// every step after the first feeds a word embedding, so its input half of the LSTM is a row lookup
+    /// instead of a 4H × E product (a third of the per-step weight traffic, which bounds decoding).
+    var wordGates: Tensor?  // var: tests compare against the path without it
+    static let maxGateTable = 4 << 20  // 16 MiB; the official 5,450-word vocabulary (44 MiB) goes without
     let config: ModelConfig.Stream
     public let vocabularySize: Int
 
@@ -17,6 +22,8 @@ public struct CaptionDecoder: Sendable {
         lstm = try LSTMWeights(weightIH: l.tensor("weight_ih_l0", [4 * h, e]), weightHH: l.tensor("weight_hh_l0", [4 * h, h]),
                                biasIH: l.tensor("bias_ih_l0", [4 * h]), biasHH: l.tensor("bias_hh_l0", [4 * h]))
         linear = try LinearLayer(r, "linear", in: h, out: nWords)
+        wordGates = nWords * 4 * h <= Self.maxGateTable
+            ? try MirrorGAN.linear(embed, weight: lstm.weightIH, bias: lstm.bias) : nil
         self.config = config
         vocabularySize = nWords
     }
@@ -29,9 +36,27 @@ public struct CaptionDecoder: Sendable {
         public var logProb: Float { logProbs.reduce(0, +) }
     }
 
-    /// Log-softmax of the next-word logits given an LSTM state after feeding `input` `[1, embed]`.
-    private func step(_ input: Tensor, _ state: LSTMState) throws -> (LSTMState, [Float]) {
-        let next = try lstmCell(input, state: state, weights: lstm)
+    /// What a step feeds the LSTM: the image feature `[1, embed]` (step 0), or the previous word.
+    enum StepInput {
+        case feature(Tensor)
+        case word(Int)
+    }
+
+    /// Log-softmax of the next-word logits given an LSTM state after feeding `input`.
+    private func step(_ input: StepInput, _ state: LSTMState) throws -> (LSTMState, [Float]) {
+        let next: LSTMState
+        switch input {
+        case let .feature(x):
+            next = try lstmCell(x, state: state, weights: lstm)
+        case let .word(id):
+            if let wordGates {
+                let g = 4 * config.hiddenSize
+                let row = Tensor(uncheckedShape: [1, g], data: Array(wordGates.data[(id * g)..<((id + 1) * g)]))
+                next = try lstmCell(inputGates: row, state: state, weights: lstm)
+            } else {
+                next = try lstmCell(embedding(of: id), state: state, weights: lstm)
+            }
+        }
         let logits = try linear(next.h).data
         let m = logits.max() ?? 0
         var sum: Float = 0
@@ -49,7 +74,7 @@ public struct CaptionDecoder: Sendable {
     /// tokens; stops at `<end>` (id 0) when the model was trained with it (the official code always emits 20).
     public func greedy(_ feature: Tensor) throws -> Decoded {
         var state = LSTMState.zeros(batch: 1, hidden: config.hiddenSize)
-        var input = feature
+        var input = StepInput.feature(feature)
         var ids = [Int](), lps = [Float]()
         for _ in 0..<config.maxSeqLength {
             let (next, logp) = try step(input, state)
@@ -59,7 +84,7 @@ public struct CaptionDecoder: Sendable {
             if config.endToken && best == 0 { break }
             ids.append(best)
             lps.append(logp[best])
-            input = embedding(of: best)
+            input = .word(best)
         }
         return Decoded(ids: ids, logProbs: lps)
     }
@@ -68,8 +93,8 @@ public struct CaptionDecoder: Sendable {
     /// log-probability; a caption ends at `<end>` (when trained with it) or at `max_seq_length` tokens.
     public func beamSearch(_ feature: Tensor, beam: Int) throws -> Decoded {
         if beam <= 1 { return try greedy(feature) }
-        struct Hyp { var ids: [Int]; var lps: [Float]; var score: Float; var state: LSTMState; var input: Tensor }
-        var live = [Hyp(ids: [], lps: [], score: 0, state: .zeros(batch: 1, hidden: config.hiddenSize), input: feature)]
+        struct Hyp { var ids: [Int]; var lps: [Float]; var score: Float; var state: LSTMState; var input: StepInput }
+        var live = [Hyp(ids: [], lps: [], score: 0, state: .zeros(batch: 1, hidden: config.hiddenSize), input: .feature(feature))]
         var finished = [Hyp]()
         for _ in 0..<config.maxSeqLength {
             var candidates = [(hyp: Int, id: Int, lp: Float, score: Float, state: LSTMState)]()
@@ -88,7 +113,7 @@ public struct CaptionDecoder: Sendable {
                     finished.append(Hyp(ids: parent.ids, lps: parent.lps, score: c.score, state: c.state, input: parent.input))
                 } else {
                     nextLive.append(Hyp(ids: parent.ids + [c.id], lps: parent.lps + [c.lp], score: c.score,
-                                        state: c.state, input: embedding(of: c.id)))
+                                        state: c.state, input: .word(c.id)))
                 }
                 if nextLive.count >= beam { break }
             }

@@ -34,11 +34,14 @@ public struct EfficientNetLite0: Sendable {
             skip = stride == 1 && input == output  // id_skip; drop-connect is training-only
         }
 
+        /// The expand conv's bias and ReLU6 are applied by the depthwise conv as it copies each plane, and
+        /// the skip connection is added in the project conv's bias pass: two fewer passes over the
+        /// block's tensors (the expanded one is the largest), same arithmetic.
         func callAsFunction(_ x: Tensor) throws -> Tensor {
-            var h = x
-            if let expand { h = try expand(h, relu6: true) }
-            h = try project(depthwise(h, relu6: true))
-            return skip ? try add(h, x) : h
+            var h = x, pending: PendingEpilogue?
+            if let expand { (h, pending) = try expand.deferringEpilogue(h, relu6: true) }
+            h = try depthwise(h, relu6: true, pending: pending)
+            return try project(h, residual: skip ? x : nil)
         }
     }
 

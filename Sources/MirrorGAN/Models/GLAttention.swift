@@ -33,16 +33,30 @@ struct GLAttention: Sendable {
         let n = ih * iw, t = words.shape[2]
         // e' = conv_context(e): [B, idf, T]
         let source = try matmul(convContext, words)
-        // Scores S = hᵀ e': [B, N, T]; softmax over the T words with a per-sample mask (pitfall 7: the
-        // official tiled mask is misaligned for B > 1; per-sample is correct and equal at B = 1).
-        let target = try h.reshaped([b, idf, n])
-        let scores = try matmul(target, source, transposeA: true)
-        var mask = [Float](repeating: 0, count: b * t)
-        for i in 0..<b { for j in lengths[i]..<t { mask[i * t + j] = 1 } }
-        let attn = try softmax(scores, axis: 2, mask: Tensor(uncheckedShape: [b, 1, t], data: mask))
-        let attnT = attn.transposedLastTwo()  // [B, T, N]
-        let wordContext = try matmul(source, attnT).reshaped([b, idf, ih, iw])
-        let wordAttention = try attnT.reshaped([b, t, ih, iw])
+        // Per sample, over its live words only (pitfall 7: the official tiled mask is misaligned for B > 1;
+        // per-sample is correct and equal at B = 1). Masked words get −∞ scores, i.e. exactly zero
+        // attention, so the softmax runs over the first `length` words and the rest stay zero. The scores
+        // are computed transposed, Sᵀ = e'ᵀ h: [length, N], so the softmax runs down the columns (vectorised
+        // across the N positions) and its result already is the [T, N] attention map the context needs.
+        var context = [Float](repeating: 0, count: b * idf * n)
+        var attention = [Float](repeating: 0, count: b * t * n)
+        for i in 0..<b {
+            let live = lengths[i]
+            guard live > 0 else { continue }  // no live word: zero attention and context
+            var liveSource = [Float](repeating: 0, count: idf * live)  // e'[i][:, :live]
+            for r in 0..<idf {
+                for j in 0..<live { liveSource[r * live + j] = source.data[(i * idf + r) * t + j] }
+            }
+            let e = Tensor(uncheckedShape: [idf, live], data: liveSource)
+            let target = Tensor(uncheckedShape: [idf, n], data: Array(h.data[(i * idf * n)..<((i + 1) * idf * n)]))
+            let scores = try matmul(e, target, transposeA: true)  // [live, N]
+            let attn = try softmax(scores.reshaped([1, live, n]), axis: 1).reshaped([live, n])
+            let ctx = try matmul(e, attn)  // [idf, N]
+            context.replaceSubrange((i * idf * n)..<((i + 1) * idf * n), with: ctx.data)
+            attention.replaceSubrange((i * t * n)..<((i * t + live) * n), with: attn.data)
+        }
+        let wordContext = Tensor(uncheckedShape: [b, idf, ih, iw], data: context)
+        let wordAttention = Tensor(uncheckedShape: [b, t, ih, iw], data: attention)
         guard let linear, let sentenceVis else {
             return Output(wordContext: wordContext, sentenceContext: nil, wordAttention: wordAttention, sentenceAttention: nil)
         }

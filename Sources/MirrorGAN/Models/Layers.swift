@@ -32,6 +32,14 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
     var padding: ConvPadding = .fixed(.zero)
     var groups: Int = 1
 
+    init(weight: Tensor, bias: Tensor?, stride: Int, padding: ConvPadding, groups: Int) {
+        self.weight = weight
+        self.bias = bias
+        self.stride = stride
+        self.padding = padding
+        self.groups = groups
+    }
+
     var outChannels: Int { weight.shape[0] }
     var kernel: Int { weight.shape[2] }
 
@@ -46,8 +54,12 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
         self.groups = groups
     }
 
-    /// - Parameter relu6: clamp to [0, 6] in the bias pass (`F.relu6(conv(x))`).
-    func callAsFunction(_ x: Tensor, relu6: Bool = false) throws -> Tensor {
+    /// - Parameters:
+    ///   - relu6: clamp to [0, 6] in the bias pass (`F.relu6(conv(x))`).
+    ///   - residual: added after the bias, in the same pass.
+    ///   - pending: a producer's bias and ReLU6 not yet applied to `x` (depthwise layers only; see `conv2d`).
+    func callAsFunction(_ x: Tensor, relu6: Bool = false, residual: Tensor? = nil,
+                        pending: PendingEpilogue? = nil) throws -> Tensor {
         let pad: Padding2D
         switch padding {
         case let .fixed(p): pad = p
@@ -55,8 +67,20 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
                                               stride: (stride, stride))
         }
         return try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: pad, groups: groups,
-                          relu6: relu6)
+                          relu6: relu6, residual: residual, inputBias: pending?.bias, inputRelu6: pending?.relu6 ?? false)
     }
+
+    /// The convolution without its bias, and the epilogue (bias, ReLU6) left for the consumer to apply.
+    func deferringEpilogue(_ x: Tensor, relu6: Bool) throws -> (Tensor, PendingEpilogue) {
+        let raw = try ConvLayer(weight: weight, bias: nil, stride: stride, padding: padding, groups: groups)(x)
+        return (raw, PendingEpilogue(bias: bias, relu6: relu6))
+    }
+}
+
+/// A layer's bias and activation, not yet applied to its output.
+struct PendingEpilogue {
+    let bias: Tensor?
+    let relu6: Bool
 }
 
 struct LinearLayer: FoldsBatchNorm, Sendable {
