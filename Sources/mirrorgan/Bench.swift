@@ -76,13 +76,24 @@ struct Bench: ParsableCommand {
         var lastImages: [Tensor] = []
         let allocationCount = AllocationCounter.load()
         var allocations: [UInt64] = []
+        var stageAllocations: [String: [UInt64]] = [:]
         for it in 0..<(warmup + iterations) {
             var times: [String: Double] = [:]
+            var allocs: [String: UInt64] = [:]
             let allocs0 = allocationCount?() ?? 0
+            var allocsMark = allocs0
+            // Heap allocations since the previous stage ended (with the LD_PRELOAD counter only).
+            func countAllocations(_ stage: String) {
+                guard let allocationCount else { return }
+                let c = allocationCount()
+                allocs[stage] = c - allocsMark
+                allocsMark = c
+            }
             let tReq = now()
             var t = now()
             let (words, sentence) = try model.textEncoder.encode([ids])
             times["text_encoder"] = ms(t, now())
+            countAllocations("text_encoder")
             let tGen = now()
             let cpuGen = Self.cpuNanoseconds()
             t = tGen
@@ -90,6 +101,7 @@ struct Bench: ParsableCommand {
                                                   epsilon: eps) { stage in
                 let e = now()
                 times["generator_stage\(stage + 1)"] = ms(t, e)
+                countAllocations("generator_stage\(stage + 1)")
                 t = e
             }
             times["generator"] = ms(tGen, now())
@@ -101,21 +113,26 @@ struct Bench: ParsableCommand {
                 t = now()
                 _ = try PNG.encode(image.reshaped(Array(image.shape.dropFirst())))
                 times["png_encode"] = ms(t, now())
+                countAllocations("png_encode")
                 t = now()
                 let (_, global) = try model.backbone(image)
                 times["backbone"] = ms(t, now())
+                countAllocations("backbone")
                 t = now()
                 _ = try model.captionDecoder.greedy(model.captionEncoder(global))
                 times["stream_decoding"] = ms(t, now())
+                countAllocations("stream_decoding")
                 t = now()
                 _ = try model.rPrecision(imageCode: model.imageEncoder.code(global), sentence: sentence, query: ids,
                                          imageSeed: seed)
                 times["r_precision"] = ms(t, now())
+                countAllocations("r_precision")
             }
             times["request"] = ms(tReq, now())
             if it >= warmup {
                 for (k, v) in times { samples[k, default: []].append(v) }
                 if let allocationCount { allocations.append(allocationCount() - allocs0) }
+                for (k, v) in allocs { stageAllocations[k, default: []].append(v) }
             }
         }
 
@@ -144,6 +161,10 @@ struct Bench: ParsableCommand {
             print("heap allocations per \(generatorOnly ? "generator pass" : "request") in steady state (LD_PRELOAD counter): "
                   + "median \(median), min \(allocations.min() ?? 0), max \(allocations.max() ?? 0)")
             print("allocations_per_request=\(median)")
+            let perStage = order.compactMap { k in
+                stageAllocations[k].flatMap { $0.sorted().dropFirst($0.count / 2).first }.map { "\(k) \($0)" }
+            }
+            print("heap allocations per stage (median): " + perStage.joined(separator: ", "))
         }
         if !generatorOnly { try KernelRates.run(iterations: max(3, iterations)) }
         if let dumpImages {

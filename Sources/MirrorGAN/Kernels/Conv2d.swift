@@ -104,8 +104,11 @@ private func groupedConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBufferPo
     let cg = g.c / groups, og = outChannels / groups
     let plane = g.outH * g.outW
     let rowsK = cg * g.kh * g.kw
-    var columns = [Float](repeating: 0, count: g.isPointwise ? 0 : rowsK * plane)
-    columns.withUnsafeMutableBufferPointer { cols in
+    // The column matrix lives in the thread's scratch buffer (im2col writes every element): the stem's
+    // is 1.4 MB, allocated and zeroed per request before.
+    let columnCount = g.isPointwise ? 0 : rowsK * plane
+    do {
+        let cols = UnsafeMutableBufferPointer(start: ScratchBuffer.current.floats(columnCount), count: columnCount)
         for image in 0..<n {
             for group in 0..<groups {
                 let inputOffset = (image * g.c + group * cg) * g.h * g.w

@@ -112,9 +112,9 @@ public struct Winograd3x3: Sendable {
                                 parallelFor(c) { ch in
                                     let plane = xp + (image * c + ch) * h * w
                                     // 4 rows × (even, odd) columns of the padded input, then row-transformed.
-                                    var rowsEO = [Float](repeating: 0, count: 8 * half)
-                                    rowsEO.withUnsafeMutableBufferPointer { eb in
-                                        let e = eb.baseAddress!
+                                    do {  // per-thread scratch: an array here was one allocation per channel and block
+                                        let e = ScratchBuffer.perItem.floats(8 * half)
+                                        e.update(repeating: 0, count: 8 * half)
                                         for tr in 0..<rowsHere {
                                             let ty = ty0 + tr
                                             for i in 0..<4 {
@@ -187,9 +187,10 @@ public struct Winograd3x3: Sendable {
                                 }
                                 // Output transform + bias + epilogue.
                                 parallelFor(oOut) { oc in
-                                    var tmp = [Float](repeating: 0, count: 8 * tw)
-                                    tmp.withUnsafeMutableBufferPointer { tb in
-                                        let y = tb.baseAddress!  // y00, y01, y10, y11 (value), then the gate's
+                                    do {
+                                        // y00, y01, y10, y11 (value), then the gate's
+                                        let y = ScratchBuffer.perItem.floats(8 * tw)
+                                        y.update(repeating: 0, count: 8 * tw)
                                         for tr in 0..<rowsHere {
                                             let t = tr * tw
                                             outputTile(mBuf, o: o, tiles: tiles, channel: oc, t: t, tw: tw, y: y, bias: bp[oc])

@@ -230,8 +230,10 @@ private func storePartial(_ v: Float8, _ p: UnsafeMutablePointer<Float>, _ count
 private func inputTransform(plane: UnsafePointer<Float>, h: Int, w: Int, tw: Int, phaseLen: Int, ty0: Int, rows: Int,
                             v: UnsafeMutablePointer<Float>, stride: Int) {
     // 6 input rows × 4 column phases; padded column 4k + p is input column 4k + p − 1.
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: 24 * phaseLen) { bb in
-        let e = bb.baseAddress!
+    // Per-thread scratch, not withUnsafeTemporaryAllocation: above 1 KiB that falls back to the heap, one
+    // allocation per channel and block (thousands per request at 256²).
+    do {
+        let e = ScratchBuffer.perItem.floats(24 * phaseLen)
         @inline(__always) func phase(_ row: Int, _ p: Int) -> UnsafeMutablePointer<Float> { e + (4 * row + p) * phaseLen }
         for tr in 0..<rows {
             let ty = ty0 + tr
@@ -292,8 +294,8 @@ private func outputTransform(m: UnsafeMutablePointer<Float>, planeStride: Int, o
     // Plus 24 vectors for the first pass of Aᵀ (kept in memory: 24 live 8-lane values would not fit the
     // registers and spill anyway).
     let yCount = (glu ? 32 : 16) * twPad
-    withUnsafeTemporaryAllocation(of: Float.self, capacity: yCount + 24 * 8) { bb in
-        let y = bb.baseAddress!, sBuf = y + yCount
+    do {  // per-thread scratch (see inputTransform)
+        let y = ScratchBuffer.perItem.floats(yCount + 24 * 8), sBuf = y + yCount
         for tr in 0..<rows {
             let t0 = tr * tw
             for half in 0..<(glu ? 2 : 1) {
