@@ -5,7 +5,7 @@
 /// - Parameter x: `[N, C, H, W]`. - Returns: `[N, C, outH, outW]`.
 public func adaptiveAvgPool2d(_ x: Tensor, outputSize: (Int, Int)) throws -> Tensor {
     let op = "adaptiveAvgPool2d"
-    try requireRank(op, x, [4], "4 ([N, C, H, W])")
+    try requireRank(op, x, 4, "4 ([N, C, H, W])")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (oh, ow) = outputSize
     try requireArgument(op, oh >= 1 && ow >= 1, "output size must be ≥ 1, got \(outputSize)")

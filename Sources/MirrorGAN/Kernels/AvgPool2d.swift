@@ -43,7 +43,7 @@ struct PoolWindow {
     var outputCount: Int { planes * outH * outW }
 
     init(op: String, x: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: Padding2D) throws {
-        try requireRank(op, x, [4], "4 ([N, C, H, W])")
+        try requireRank(op, x, 4, "4 ([N, C, H, W])")
         try requireArgument(op, kernel.0 >= 1 && kernel.1 >= 1, "kernel must be ≥ 1, got \(kernel)")
         try requireArgument(op, stride.0 >= 1 && stride.1 >= 1, "stride must be ≥ 1, got \(stride)")
         try requireArgument(op, padding.top >= 0 && padding.bottom >= 0 && padding.left >= 0 && padding.right >= 0,

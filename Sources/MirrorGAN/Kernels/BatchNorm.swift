@@ -6,7 +6,7 @@ public struct BatchNormParameters: Sendable {
 
     /// Throws unless all four tensors are `[C]` for the same C.
     public init(weight: Tensor, bias: Tensor, runningMean: Tensor, runningVar: Tensor, eps: Float = 1e-5) throws {
-        try requireRank("batchNorm weight", weight, [1], "1 ([C])")
+        try requireRank("batchNorm weight", weight, 1, "1 ([C])")
         let c = weight.shape
         try requireShape("batchNorm bias", bias, c)
         try requireShape("batchNorm running_mean", runningMean, c)
@@ -35,7 +35,7 @@ public struct BatchNormParameters: Sendable {
 ///
 /// - Parameter x: `[N, C]`, `[N, C, L]` or `[N, C, H, W]`.
 public func batchNorm(_ x: Tensor, _ p: BatchNormParameters) throws -> Tensor {
-    try requireRank("batchNorm", x, [2, 3, 4], "2, 3 or 4 ([N, C, ...])")
+    try requireRank("batchNorm", x, 2...4, "2, 3 or 4 ([N, C, ...])")
     guard x.shape[1] == p.channels else {
         throw TensorError.shapeMismatch(op: "batchNorm (input channels vs parameters)",
                                         expected: [x.shape[0], p.channels] + x.shape.dropFirst(2), actual: x.shape)

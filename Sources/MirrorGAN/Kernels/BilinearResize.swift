@@ -10,7 +10,7 @@
 /// - Parameter x: `[N, C, H, W]`. - Returns: `[N, C, height, width]`.
 public func resizeBilinear(_ x: Tensor, height: Int, width: Int, alignCorners: Bool) throws -> Tensor {
     let op = "resizeBilinear"
-    try requireRank(op, x, [4], "4 ([N, C, H, W])")
+    try requireRank(op, x, 4, "4 ([N, C, H, W])")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     try requireArgument(op, height >= 1 && width >= 1, "output size must be ≥ 1, got \(height)×\(width)")
     try requireArgument(op, h >= 1 && w >= 1, "input spatial size must be ≥ 1, got \(h)×\(w)")

@@ -22,8 +22,8 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
                    relu6: Bool = false, residual: Tensor? = nil,
                    inputBias: Tensor? = nil, inputRelu6: Bool = false) throws -> Tensor {
     let op = "conv2d"
-    try requireRank(op, x, [4], "4 ([N, C, H, W])")
-    try requireRank("conv2d weight", weight, [4], "4 ([O, C/groups, kH, kW])")
+    try requireRank(op, x, 4, "4 ([N, C, H, W])")
+    try requireRank("conv2d weight", weight, 4, "4 ([O, C/groups, kH, kW])")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let (o, cg, kh, kw) = (weight.shape[0], weight.shape[1], weight.shape[2], weight.shape[3])
     try requireArgument(op, groups >= 1 && c % groups == 0 && o % groups == 0,

@@ -6,7 +6,7 @@
 /// - Returns: `[ids.count, D]`.
 /// - Throws: `TensorError.indexOutOfRange` naming the first id outside the vocabulary.
 public func embedding(_ ids: [Int], weight: Tensor) throws -> Tensor {
-    try requireRank("embedding weight", weight, [2], "2 ([V, D])")
+    try requireRank("embedding weight", weight, 2, "2 ([V, D])")
     let (vocabulary, dim) = (weight.shape[0], weight.shape[1])
     var out = [Float]()
     out.reserveCapacity(ids.count * dim)

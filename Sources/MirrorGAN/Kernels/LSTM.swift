@@ -15,10 +15,10 @@ public struct LSTMWeights: Sendable {
 
     /// Validates the shapes and sums the two biases (either may be omitted: PyTorch `bias=False`).
     public init(weightIH: Tensor, weightHH: Tensor, biasIH: Tensor? = nil, biasHH: Tensor? = nil) throws {
-        try requireRank("LSTM weight_hh", weightHH, [2], "2 ([4H, H])")
+        try requireRank("LSTM weight_hh", weightHH, 2, "2 ([4H, H])")
         let hidden = weightHH.shape[1]
         try requireShape("LSTM weight_hh", weightHH, [4 * hidden, hidden])
-        try requireRank("LSTM weight_ih", weightIH, [2], "2 ([4H, I])")
+        try requireRank("LSTM weight_ih", weightIH, 2, "2 ([4H, I])")
         try requireShape("LSTM weight_ih", weightIH, [4 * hidden, weightIH.shape[1]])
         var bias = [Float](repeating: 0, count: 4 * hidden)
         for (name, b) in [("LSTM bias_ih", biasIH), ("LSTM bias_hh", biasHH)] {
@@ -49,7 +49,7 @@ public struct LSTMState: Sendable, Equatable {
 /// - Returns: the new state, `[B, H]` each.
 public func lstmCell(_ x: Tensor, state: LSTMState, weights: LSTMWeights) throws -> LSTMState {
     let hidden = weights.hiddenSize
-    try requireRank("lstmCell input", x, [2], "2 ([B, I])")
+    try requireRank("lstmCell input", x, 2, "2 ([B, I])")
     let batch = x.shape[0]
     try requireShape("lstmCell input", x, [batch, weights.inputSize])
     try requireShape("lstmCell h", state.h, [batch, hidden])

@@ -23,7 +23,7 @@ public struct LSTMOutput: Sendable {
 ///   - backward: backward-direction weights (`*_l0_reverse`), or nil for a unidirectional LSTM.
 public func lstm(_ x: Tensor, lengths: [Int], forward: LSTMWeights, backward: LSTMWeights? = nil) throws -> LSTMOutput {
     let op = "lstm"
-    try requireRank(op, x, [3], "3 ([B, T, I])")
+    try requireRank(op, x, 3, "3 ([B, T, I])")
     let (batch, steps) = (x.shape[0], x.shape[1])
     let hidden = forward.hiddenSize
     try requireShape("lstm input (vs weight_ih [4H, I])", x, [batch, steps, forward.inputSize])

@@ -8,7 +8,7 @@
 /// - Throws: `TensorError` when the shapes do not fit together.
 public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> Tensor {
     guard x.rank >= 1 else { throw TensorError.rankMismatch(op: "linear", expected: "≥ 1", actual: x.shape) }
-    try requireRank("linear weight", weight, [2], "2 ([out, in])")
+    try requireRank("linear weight", weight, 2, "2 ([out, in])")
     let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
     guard x.shape[x.rank - 1] == inFeatures else {
         throw TensorError.shapeMismatch(op: "linear (input [..., in] vs weight [out, in])",

@@ -7,8 +7,8 @@
 /// - Returns `[M, N]` when both are rank 2, otherwise `[B, M, N]`.
 public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transposeB: Bool = false) throws -> Tensor {
     let op = "matmul"
-    try requireRank(op, a, [2, 3], "2 or 3")
-    try requireRank(op, b, [2, 3], "2 or 3")
+    try requireRank(op, a, 2...3, "2 or 3")
+    try requireRank(op, b, 2...3, "2 or 3")
     let batchA = a.rank == 3 ? a.shape[0] : 1
     let batchB = b.rank == 3 ? b.shape[0] : 1
     guard batchA == batchB || batchA == 1 || batchB == 1 else {

@@ -3,7 +3,7 @@
 ///
 /// - Parameter x: `[N, C, H, W]`. - Returns: `[N, C, 2H, 2W]`.
 public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
-    try requireRank("upsampleNearest2x", x, [4], "4 ([N, C, H, W])")
+    try requireRank("upsampleNearest2x", x, 4, "4 ([N, C, H, W])")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let ow = 2 * w
     var out = [Float](repeating: 0, count: n * c * 4 * h * w)

@@ -22,7 +22,7 @@ public struct UpsampleConv3x3: Sendable {
 
     /// - Parameters: weight `[O, C, 3, 3]` (PyTorch layout, BN already folded); bias `[O]` or nil.
     public init(weight: Tensor, bias: Tensor?) throws {
-        try requireRank("UpsampleConv3x3 weight", weight, [4], "4 ([O, C, 3, 3])")
+        try requireRank("UpsampleConv3x3 weight", weight, 4, "4 ([O, C, 3, 3])")
         let (o, c) = (weight.shape[0], weight.shape[1])
         try requireShape("UpsampleConv3x3 weight", weight, [o, c, 3, 3])
         if let bias { try requireShape("UpsampleConv3x3 bias", bias, [o]) }
@@ -57,7 +57,7 @@ public struct UpsampleConv3x3: Sendable {
     /// - Returns: `[N, O (or O/2 with glu), 2H, 2W]`.
     public func callAsFunction(_ x: Tensor, glu: Bool, blockBudget: Int = 2 << 20) throws -> Tensor {
         let op = "UpsampleConv3x3"
-        try requireRank(op, x, [4], "4 ([N, C, H, W])")
+        try requireRank(op, x, 4, "4 ([N, C, H, W])")
         guard x.shape[1] == inChannels else {
             throw TensorError.shapeMismatch(op: op, expected: [x.shape[0], inChannels, x.shape[2], x.shape[3]], actual: x.shape)
         }

@@ -48,7 +48,7 @@ public struct Winograd3x3: Sendable {
 
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded); bias `[O]` or nil.
     public init(weight: Tensor, bias: Tensor?) throws {
-        try requireRank("Winograd3x3 weight", weight, [4], "4 ([O, C, 3, 3])")
+        try requireRank("Winograd3x3 weight", weight, 4, "4 ([O, C, 3, 3])")
         let (o, c) = (weight.shape[0], weight.shape[1])
         try requireShape("Winograd3x3 weight", weight, [o, c, 3, 3])
         if let bias { try requireShape("Winograd3x3 bias", bias, [o]) }
@@ -78,7 +78,7 @@ public struct Winograd3x3: Sendable {
     /// - Returns: `[N, O (O/2 with .glu), H, W]`.
     public func callAsFunction(_ x: Tensor, epilogue: ConvEpilogue = .identity, blockBudget: Int = 2 << 20) throws -> Tensor {
         let op = "Winograd3x3"
-        try requireRank(op, x, [4], "4 ([N, C, H, W])")
+        try requireRank(op, x, 4, "4 ([N, C, H, W])")
         let (n, c, h, w) = (x.shape[0], inChannels, x.shape[2], x.shape[3])
         guard x.shape[1] == c else { throw TensorError.shapeMismatch(op: op, expected: [n, c, h, w], actual: x.shape) }
         let o = outChannels

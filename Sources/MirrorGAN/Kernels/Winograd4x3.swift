@@ -28,7 +28,7 @@ public struct Winograd4x3: Sendable {
 
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded); bias `[O]` or nil.
     public init(weight: Tensor, bias: Tensor?) throws {
-        try requireRank("Winograd4x3 weight", weight, [4], "4 ([O, C, 3, 3])")
+        try requireRank("Winograd4x3 weight", weight, 4, "4 ([O, C, 3, 3])")
         let (o, c) = (weight.shape[0], weight.shape[1])
         try requireShape("Winograd4x3 weight", weight, [o, c, 3, 3])
         if let bias { try requireShape("Winograd4x3 bias", bias, [o]) }
@@ -51,7 +51,7 @@ public struct Winograd4x3: Sendable {
     /// Channels are ordered [value/gate][phase][o'] so that the GLU pairs channel k with k + 2·O.
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded, O even: the GLU's value and gate halves); bias `[O]` or nil.
     public init(upsampling weight: Tensor, bias: Tensor?) throws {
-        try requireRank("Winograd4x3 weight", weight, [4], "4 ([O, C, 3, 3])")
+        try requireRank("Winograd4x3 weight", weight, 4, "4 ([O, C, 3, 3])")
         let (o, c) = (weight.shape[0], weight.shape[1])
         try requireShape("Winograd4x3 weight", weight, [o, c, 3, 3])
         try requireArgument("Winograd4x3 upsampling", o % 2 == 0, "GLU needs an even channel count, got \(o)")
@@ -108,7 +108,7 @@ public struct Winograd4x3: Sendable {
     /// - Returns: `[N, O (O/2 with .glu), H, W]`; the upsampling variant (GLU only) `[N, O/8, 2H, 2W]`.
     public func callAsFunction(_ x: Tensor, epilogue: ConvEpilogue = .identity, blockBudget: Int? = nil) throws -> Tensor {
         let op = "Winograd4x3"
-        try requireRank(op, x, [4], "4 ([N, C, H, W])")
+        try requireRank(op, x, 4, "4 ([N, C, H, W])")
         let (n, c, h, w) = (x.shape[0], inChannels, x.shape[2], x.shape[3])
         guard x.shape[1] == c else { throw TensorError.shapeMismatch(op: op, expected: [n, c, h, w], actual: x.shape) }
         let o = outChannels
