@@ -351,6 +351,35 @@ static void mark_too_large(chttp_request *req) {
 
 // ---------------------------------------------------------------- MHD callbacks
 
+static int hex_value(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// Percent-decoding of the URL path and query arguments, as libmicrohttpd's own (malformed escapes stay as
+// they are, '+' is not a space), except that "%00" stays undecoded: a decoded NUL ends the C string the
+// handler receives, so "/healthz%00junk" used to route as "/healthz". Kept literal, it matches no route.
+static size_t unescape_keeping_nul(void *cls, struct MHD_Connection *conn, char *s) {
+    (void)cls;
+    (void)conn;
+    char *r = s, *w = s;
+    while (*r != '\0') {
+        if (r[0] == '%' && hex_value(r[1]) >= 0 && hex_value(r[2]) >= 0) {
+            int v = hex_value(r[1]) * 16 + hex_value(r[2]);
+            if (v != 0) {
+                *w++ = (char)v;
+                r += 3;
+                continue;
+            }
+        }
+        *w++ = *r++;
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **req_cls) {
@@ -556,12 +585,13 @@ chttp_server *chttp_start(const chttp_config *config, chttp_handler handler, voi
 
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ITC | MHD_USE_ERROR_LOG;
     if (v6) flags |= MHD_USE_IPv6;
-    struct MHD_OptionItem ops[10];
+    struct MHD_OptionItem ops[12];
     size_t n = 0;
     // The logger must come first, or MHD prints messages about earlier options with its default logger.
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)log_mhd, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv};
+    ops[n++] = (struct MHD_OptionItem){MHD_OPTION_UNESCAPE_CALLBACK, (intptr_t)unescape_keeping_nul, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_MEMORY_LIMIT, CHTTP_CONNECTION_MEMORY, NULL};
     ops[n++] = (struct MHD_OptionItem){MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)config->timeout_s, NULL};
     if (config->connection_limit > 0)

@@ -126,6 +126,15 @@ def test_probes_models_metrics_spec(server):
     assert server.request("GET", "/")[0] == 200
 
 
+def test_percent_escapes_in_the_path(server):
+    # Escapes decode as usual; "%00" is never decoded (a NUL used to cut the path: "/healthz%00x" → /healthz).
+    assert server.request("GET", "/heal%74hz")[0] == 200
+    for path in ("/healthz%00", "/healthz%00x", "/v1/models%00/../healthz"):
+        status, _, body = server.request("GET", path)
+        assert status == 404, path
+        assert error_of(body)["code"] == "not_found"
+
+
 def test_generation_json_is_complete_and_deterministic(server):
     status, headers, body = server.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 42, "n": 2})
     assert status == 200, body
