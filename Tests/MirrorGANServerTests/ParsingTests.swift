@@ -37,6 +37,31 @@ import Testing
         #expect(throws: APIError.self) { try Multipart.parse(body: Array("--B\r\nX: y\r\n\r\nunterminated".utf8), boundary: "B") }
     }
 
+    /// `Multipart.find` (memmem) against a naive search: offsets, overlaps, edges, and the dash runs that
+    /// made the old scan quadratic-ish.
+    @Test func multipartFindMatchesNaiveSearch() {
+        func naive(_ n: [UInt8], _ h: [UInt8], _ from: Int) -> Int? {
+            guard !n.isEmpty, from >= 0, n.count <= h.count else { return nil }
+            var i = from
+            while i + n.count <= h.count {
+                if Array(h[i..<(i + n.count)]) == n { return i }
+                i += 1
+            }
+            return nil
+        }
+        let dashes = Array(repeating: UInt8(ascii: "-"), count: 300)
+        let cases: [(String, [UInt8], Int)] = [
+            ("--B", Array("xx--B--B".utf8), 0), ("--B", Array("xx--B--B".utf8), 3), ("--B", Array("xx--B--B".utf8), 6),
+            ("aa", Array("aaaa".utf8), 1), ("abc", Array("ab".utf8), 0), ("a", Array("".utf8), 0), ("", Array("abc".utf8), 0),
+            ("--B", Array("--B".utf8), 1), ("--B", Array("--B".utf8), 4),
+            ("\r\n--BOUNDARY", dashes + Array("\r\n--BOUNDARY".utf8), 0), ("\r\n--BOUNDARY", dashes, 0),
+        ]
+        for (needle, haystack, from) in cases {
+            let n = Array(needle.utf8)
+            #expect(Multipart.find(n, in: haystack, from: from) == naive(n, haystack, from), "\(needle) from \(from)")
+        }
+    }
+
     @Test func acceptNegotiationAndPercentEncoding() {
         #expect(AcceptHeader.prefersPNG("image/png"))
         #expect(AcceptHeader.prefersPNG("application/json;q=0.1, image/png"))

@@ -67,23 +67,28 @@ enum Multipart {
         return nil
     }
 
-    /// First index of `needle` in `haystack` at or after `from`.
+    /// First index ≥ `from` where `needle` occurs in `haystack`: Knuth–Morris–Pratt, at most 2·n byte
+    /// comparisons whatever the input. The naive scan restarted at every position, so a body of dash runs
+    /// one byte short of a dash-only boundary cost n·m comparisons (0.35–0.5 s of the I/O thread for 8 MiB).
     static func find(_ needle: [UInt8], in haystack: [UInt8], from: Int) -> Int? {
-        guard let first = needle.first, needle.count <= haystack.count else { return nil }
-        let last = haystack.count - needle.count
-        var i = from
+        let m = needle.count
+        guard m > 0, from >= 0, from <= haystack.count, m <= haystack.count - from else { return nil }
+        // border[k]: length of the longest proper border of needle[0...k].
+        var border = [Int](repeating: 0, count: m)
+        var b = 0
+        for k in 1..<m {
+            while b > 0 && needle[k] != needle[b] { b = border[b - 1] }
+            if needle[k] == needle[b] { b += 1 }
+            border[k] = b
+        }
         return haystack.withUnsafeBufferPointer { h in
-            needle.withUnsafeBufferPointer { n in
-                while i <= last {
-                    if h[i] == first {
-                        var j = 1
-                        while j < n.count, h[i + j] == n[j] { j += 1 }
-                        if j == n.count { return i }
-                    }
-                    i += 1
-                }
-                return nil
+            var matched = 0
+            for i in from..<h.count {
+                while matched > 0 && h[i] != needle[matched] { matched = border[matched - 1] }
+                if h[i] == needle[matched] { matched += 1 }
+                if matched == m { return i - m + 1 }
             }
+            return nil
         }
     }
 }
