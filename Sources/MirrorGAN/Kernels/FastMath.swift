@@ -38,7 +38,8 @@ func fastExpNegated(_ a: Float8) -> Float8 {
     return e * scale
 }
 
-/// min(max(x, 0), 6) on the bit patterns (ReLU6; see the note at the top of the file on min/max).
+/// min(max(x, 0), 6) on the bit patterns (ReLU6; see the note at the top of the file on min/max). A NaN
+/// comes out 6 or 0 by its sign bit (the scalar clamp passes it through); activations are finite.
 @inline(__always)
 func relu6(_ x: Float8) -> Float8 {
     let nonNegative = bits(x) & ~(bits(x) &>> 31)  // zero where x < 0 (−0 included)
