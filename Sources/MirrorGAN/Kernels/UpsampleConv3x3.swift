@@ -74,73 +74,61 @@ public struct UpsampleConv3x3: Sendable {
         let sCount = 6 * c * (rows + 1) * wp
         let scratch = ScratchBuffer.current.floats(sCount + 4 * o * rows * wp)
         let shifted = scratch, phases = scratch + sCount
-        x.withUnsafeBufferPointer { xb in
-            phaseWeights.withUnsafeBufferPointer { pwb in
-                bias.withUnsafeBufferPointer { biasb in
-                    out.withUnsafeMutableBufferPointer { ob in
-                        let xp = xb.baseAddress!, pw = pwb.baseAddress!, bp = biasb.baseAddress!, op = ob.baseAddress!
-                        for image in 0..<n {
-                            var i0 = 0
-                            while i0 < h {
-                                let r = min(rows, h - i0)
-                                let q = (r + 1) * wp  // columns of one shifted copy (this block)
-                                // shifted[dx][dy][c][rr·Wp + s] = x[c][i0 + dy + rr − 1][s + dx − 1] (0 outside).
-                                parallelFor(6 * c) { k in
-                                    let (dx, dy, ch) = (k / (2 * c), (k / c) % 2, k % c)
-                                    let dst = shifted + k * q
-                                    let src = xp + (image * c + ch) * h * w
-                                    for rr in 0...r {
-                                        let row = dst + rr * wp
-                                        let iy = i0 + dy + rr - 1
-                                        if iy < 0 || iy >= h {
-                                            row.update(repeating: 0, count: wp)
-                                            continue
-                                        }
-                                        let srow = src + iy * w
-                                        // columns s with 0 ≤ s + dx − 1 < w
-                                        let first = max(0, 1 - dx), last = min(wp - 1, w - dx)
-                                        if first > 0 { row.update(repeating: 0, count: first) }
-                                        (row + first).update(from: srow + (first + dx - 1), count: last - first + 1)
-                                        if last < wp - 1 { (row + last + 1).update(repeating: 0, count: wp - 1 - last) }
-                                    }
-                                }
-                                let cols = r * wp
-                                // The four phase GEMMs, spread over the threads (one hand-off per block).
-                                parallelFor(4) { p in
-                                    let a = p / 2, b = p % 2
-                                    sgemm(transposeA: false, transposeB: false, m: o, n: cols, k: 4 * c,
-                                          a: UnsafeBufferPointer(start: pw, count: 16 * o * c), aOffset: p * o * 4 * c, lda: 4 * c,
-                                          b: UnsafeBufferPointer(start: shifted, count: sCount), bOffset: 2 * b * c * q + a * wp, ldb: q,
-                                          c: UnsafeMutableBufferPointer(start: phases, count: 4 * o * cols), cOffset: p * o * cols, ldc: cols,
-                                          split: false)
-                                }
-                                // Epilogue: bias (+ GLU), interleaving the phases into output rows 2i + a.
-                                parallelFor(oOut) { oc in
-                                    let dstPlane = op + (image * oOut + oc) * oh * ow
-                                    for p in 0..<4 {
-                                        let v = phases + (p * o + oc) * cols
-                                        if glu {
-                                            let g = phases + (p * o + oc + oOut) * cols
-                                            gluRow(v, v, bp[oc], g, bp[oc + oOut], cols)
-                                        } else {
-                                            let bv = bp[oc]
-                                            for i in 0..<cols { v[i] += bv }
-                                        }
-                                    }
-                                    for rr in 0..<r {
-                                        for a in 0..<2 {
-                                            let dst = dstPlane + (2 * (i0 + rr) + a) * ow
-                                            let e = phases + ((2 * a) * o + oc) * cols + rr * wp
-                                            let f = phases + ((2 * a + 1) * o + oc) * cols + rr * wp
-                                            for j in 0..<w {
-                                                dst[2 * j] = e[j]
-                                                dst[2 * j + 1] = f[j]
-                                            }
-                                        }
-                                    }
-                                }
-                                i0 += r
-                            }
+        forEachRowBlock(x: x, weights: phaseWeights, bias: bias, residual: nil, out: &out, images: n, rows: h,
+                        rowsPerBlock: rows) { k, image, i0, r in
+            let xp = k.x, pw = k.weights.baseAddress!, bp = k.bias, op = k.out
+            let q = (r + 1) * wp  // columns of one shifted copy (this block)
+            // shifted[dx][dy][c][rr·Wp + s] = x[c][i0 + dy + rr − 1][s + dx − 1] (0 outside).
+            parallelFor(6 * c) { k in
+                let (dx, dy, ch) = (k / (2 * c), (k / c) % 2, k % c)
+                let dst = shifted + k * q
+                let src = xp + (image * c + ch) * h * w
+                for rr in 0...r {
+                    let row = dst + rr * wp
+                    let iy = i0 + dy + rr - 1
+                    if iy < 0 || iy >= h {
+                        row.update(repeating: 0, count: wp)
+                        continue
+                    }
+                    let srow = src + iy * w
+                    // columns s with 0 ≤ s + dx − 1 < w
+                    let first = max(0, 1 - dx), last = min(wp - 1, w - dx)
+                    if first > 0 { row.update(repeating: 0, count: first) }
+                    (row + first).update(from: srow + (first + dx - 1), count: last - first + 1)
+                    if last < wp - 1 { (row + last + 1).update(repeating: 0, count: wp - 1 - last) }
+                }
+            }
+            let cols = r * wp
+            // The four phase GEMMs, spread over the threads (one hand-off per block).
+            parallelFor(4) { p in
+                let a = p / 2, b = p % 2
+                sgemm(transposeA: false, transposeB: false, m: o, n: cols, k: 4 * c,
+                      a: UnsafeBufferPointer(start: pw, count: 16 * o * c), aOffset: p * o * 4 * c, lda: 4 * c,
+                      b: UnsafeBufferPointer(start: shifted, count: sCount), bOffset: 2 * b * c * q + a * wp, ldb: q,
+                      c: UnsafeMutableBufferPointer(start: phases, count: 4 * o * cols), cOffset: p * o * cols, ldc: cols,
+                      split: false)
+            }
+            // Epilogue: bias (+ GLU), interleaving the phases into output rows 2i + a.
+            parallelFor(oOut) { oc in
+                let dstPlane = op + (image * oOut + oc) * oh * ow
+                for p in 0..<4 {
+                    let v = phases + (p * o + oc) * cols
+                    if glu {
+                        let g = phases + (p * o + oc + oOut) * cols
+                        gluRow(v, v, bp[oc], g, bp[oc + oOut], cols)
+                    } else {
+                        let bv = bp[oc]
+                        for i in 0..<cols { v[i] += bv }
+                    }
+                }
+                for rr in 0..<r {
+                    for a in 0..<2 {
+                        let dst = dstPlane + (2 * (i0 + rr) + a) * ow
+                        let e = phases + ((2 * a) * o + oc) * cols + rr * wp
+                        let f = phases + ((2 * a + 1) * o + oc) * cols + rr * wp
+                        for j in 0..<w {
+                            dst[2 * j] = e[j]
+                            dst[2 * j + 1] = f[j]
                         }
                     }
                 }

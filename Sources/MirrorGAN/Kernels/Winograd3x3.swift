@@ -95,136 +95,120 @@ public struct Winograd3x3: Sendable {
         let vBuf = scratch, mBuf = scratch + vCount
         let mode: Int
         switch epilogue { case .identity: mode = 0; case .glu: mode = 1; case .tanh: mode = 2; case .residual: mode = 3 }
-        let emptyRes = [Float]()
-        (residual?.data ?? emptyRes).withUnsafeBufferPointer { rb in
-        x.withUnsafeBufferPointer { xb in
-            u.withUnsafeBufferPointer { ub in
-                bias.withUnsafeBufferPointer { biasb in
-                    out.withUnsafeMutableBufferPointer { ob in
-                        let xp = xb.baseAddress!, bp = biasb.baseAddress!, op = ob.baseAddress!
-                        let rp = rb.baseAddress
-                        for image in 0..<n {
-                            var ty0 = 0
-                            while ty0 < th {
-                                let rowsHere = min(rowsPerBlock, th - ty0)
-                                let tiles = rowsHere * tw
-                                // Input transform: V[ξ][c][t].
-                                parallelFor(c) { ch in
-                                    let plane = xp + (image * c + ch) * h * w
-                                    // 4 rows × (even, odd) columns of the padded input, then row-transformed.
-                                    do {  // per-thread scratch: an array here was one allocation per channel and block
-                                        let e = ScratchBuffer.perItem.floats(8 * half)
-                                        e.update(repeating: 0, count: 8 * half)
-                                        for tr in 0..<rowsHere {
-                                            let ty = ty0 + tr
-                                            for i in 0..<4 {
-                                                let ev = e + (2 * i) * half, od = e + (2 * i + 1) * half
-                                                let iy = 2 * ty - 1 + i
-                                                if iy < 0 || iy >= h {
-                                                    ev.update(repeating: 0, count: half)
-                                                    od.update(repeating: 0, count: half)
-                                                    continue
-                                                }
-                                                // padded column 2k → x column 2k − 1; 2k + 1 → x column 2k.
-                                                let src = plane + iy * w
-                                                ev[0] = 0
-                                                let evLast = w / 2, odLast = (w - 1) / 2  // last k with a real column
-                                                for k in 1...max(1, evLast) where k <= evLast { ev[k] = src[2 * k - 1] }
-                                                if evLast + 1 < half { (ev + evLast + 1).update(repeating: 0, count: half - evLast - 1) }
-                                                for k in 0...odLast { od[k] = src[2 * k] }
-                                                if odLast + 1 < half { (od + odLast + 1).update(repeating: 0, count: half - odLast - 1) }
-                                            }
-                                            // Bᵀ over rows: t0 = d0 − d2, t1 = d1 + d2, t2 = d2 − d1, t3 = d1 − d3,
-                                            // then over columns (even E, odd O): v0 = E[k] − E[k+1], v1 = O[k] + E[k+1],
-                                            // v2 = E[k+1] − O[k], v3 = O[k] − O[k+1].
-                                            let t = tr * tw
-                                            for part in 0..<2 {  // even, odd
-                                                let d0 = e + part * half, d1 = e + (2 + part) * half
-                                                let d2 = e + (4 + part) * half, d3 = e + (6 + part) * half
-                                                var k = 0
-                                                while k + 8 <= half {
-                                                    let a0 = load8(d0 + k), a1 = load8(d1 + k), a2 = load8(d2 + k), a3 = load8(d3 + k)
-                                                    store8(a0 - a2, d0 + k); store8(a1 + a2, d1 + k)
-                                                    store8(a2 - a1, d2 + k); store8(a1 - a3, d3 + k)
-                                                    k += 8
-                                                }
-                                                while k < half {
-                                                    let a0 = d0[k], a1 = d1[k], a2 = d2[k], a3 = d3[k]
-                                                    d0[k] = a0 - a2; d1[k] = a1 + a2; d2[k] = a2 - a1; d3[k] = a1 - a3
-                                                    k += 1
-                                                }
-                                            }
-                                            for i in 0..<4 {
-                                                let ev = e + (2 * i) * half, od = e + (2 * i + 1) * half
-                                                let v0 = vBuf + ((4 * i + 0) * c + ch) * tiles + t
-                                                let v1 = vBuf + ((4 * i + 1) * c + ch) * tiles + t
-                                                let v2 = vBuf + ((4 * i + 2) * c + ch) * tiles + t
-                                                let v3 = vBuf + ((4 * i + 3) * c + ch) * tiles + t
-                                                var k = 0
-                                                while k + 8 <= tw {
-                                                    let e0 = load8(ev + k), e1 = load8(ev + k + 1)
-                                                    let o0 = load8(od + k), o1 = load8(od + k + 1)
-                                                    store8(e0 - e1, v0 + k); store8(o0 + e1, v1 + k)
-                                                    store8(e1 - o0, v2 + k); store8(o0 - o1, v3 + k)
-                                                    k += 8
-                                                }
-                                                while k < tw {
-                                                    let e0 = ev[k], e1 = ev[k + 1], o0 = od[k], o1 = od[k + 1]
-                                                    v0[k] = e0 - e1; v1[k] = o0 + e1; v2[k] = e1 - o0; v3[k] = o0 - o1
-                                                    k += 1
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                                // 16 GEMMs: M_ξ [O × tiles] = U_ξ [O × C] · V_ξ [C × tiles].
-                                parallelFor(16) { xi in
-                                    sgemm(transposeA: false, transposeB: false, m: o, n: tiles, k: c,
-                                          a: ub, aOffset: xi * o * c, lda: c,
-                                          b: UnsafeBufferPointer(start: vBuf, count: vCount), bOffset: xi * c * tiles, ldb: tiles,
-                                          c: UnsafeMutableBufferPointer(start: mBuf, count: 16 * o * maxTiles), cOffset: xi * o * tiles, ldc: tiles,
-                                          split: false)
-                                }
-                                // Output transform + bias + epilogue.
-                                parallelFor(oOut) { oc in
-                                    do {
-                                        // y00, y01, y10, y11 (value), then the gate's
-                                        let y = ScratchBuffer.perItem.floats(8 * tw)
-                                        y.update(repeating: 0, count: 8 * tw)
-                                        for tr in 0..<rowsHere {
-                                            let t = tr * tw
-                                            outputTile(mBuf, o: o, tiles: tiles, channel: oc, t: t, tw: tw, y: y, bias: bp[oc])
-                                            if mode == 1 {
-                                                outputTile(mBuf, o: o, tiles: tiles, channel: oc + oOut, t: t, tw: tw, y: y + 4 * tw, bias: 0)
-                                                for q in 0..<4 { gluRow(y + q * tw, y + q * tw, 0, y + (4 + q) * tw, bp[oc + oOut], tw) }
-                                            }
-                                            let ty = ty0 + tr
-                                            let dst = op + (image * oOut + oc) * h * w
-                                            for dy in 0..<2 {
-                                                let oy = 2 * ty + dy
-                                                if oy >= h { break }
-                                                let row = dst + oy * w
-                                                let ye = y + (2 * dy) * tw, yo = y + (2 * dy + 1) * tw
-                                                let wEven = (w + 1) / 2, wOdd = w / 2
-                                                for k in 0..<wEven { row[2 * k] = ye[k] }
-                                                for k in 0..<wOdd { row[2 * k + 1] = yo[k] }
-                                                if mode == 2 {
-                                                    tanhRow(row, w)
-                                                } else if mode == 3, let rp {
-                                                    let res = rp + ((image * o + oc) * h + oy) * w
-                                                    for k in 0..<w { row[k] += res[k] }
-                                                }
-                                            }
-                                        }
-                                    }
-                                }
-                                ty0 += rowsHere
+        forEachRowBlock(x: x, weights: u, bias: bias, residual: residual, out: &out, images: n, rows: th,
+                        rowsPerBlock: rowsPerBlock) { k, image, ty0, rowsHere in
+            let xp = k.x, ub = k.weights, bp = k.bias, op = k.out, rp = k.residual
+            let tiles = rowsHere * tw
+            // Input transform: V[ξ][c][t].
+            parallelFor(c) { ch in
+                let plane = xp + (image * c + ch) * h * w
+                // 4 rows × (even, odd) columns of the padded input, then row-transformed.
+                do {  // per-thread scratch: an array here was one allocation per channel and block
+                    let e = ScratchBuffer.perItem.floats(8 * half)
+                    e.update(repeating: 0, count: 8 * half)
+                    for tr in 0..<rowsHere {
+                        let ty = ty0 + tr
+                        for i in 0..<4 {
+                            let ev = e + (2 * i) * half, od = e + (2 * i + 1) * half
+                            let iy = 2 * ty - 1 + i
+                            if iy < 0 || iy >= h {
+                                ev.update(repeating: 0, count: half)
+                                od.update(repeating: 0, count: half)
+                                continue
+                            }
+                            // padded column 2k → x column 2k − 1; 2k + 1 → x column 2k.
+                            let src = plane + iy * w
+                            ev[0] = 0
+                            let evLast = w / 2, odLast = (w - 1) / 2  // last k with a real column
+                            for k in 1...max(1, evLast) where k <= evLast { ev[k] = src[2 * k - 1] }
+                            if evLast + 1 < half { (ev + evLast + 1).update(repeating: 0, count: half - evLast - 1) }
+                            for k in 0...odLast { od[k] = src[2 * k] }
+                            if odLast + 1 < half { (od + odLast + 1).update(repeating: 0, count: half - odLast - 1) }
+                        }
+                        // Bᵀ over rows: t0 = d0 − d2, t1 = d1 + d2, t2 = d2 − d1, t3 = d1 − d3,
+                        // then over columns (even E, odd O): v0 = E[k] − E[k+1], v1 = O[k] + E[k+1],
+                        // v2 = E[k+1] − O[k], v3 = O[k] − O[k+1].
+                        let t = tr * tw
+                        for part in 0..<2 {  // even, odd
+                            let d0 = e + part * half, d1 = e + (2 + part) * half
+                            let d2 = e + (4 + part) * half, d3 = e + (6 + part) * half
+                            var k = 0
+                            while k + 8 <= half {
+                                let a0 = load8(d0 + k), a1 = load8(d1 + k), a2 = load8(d2 + k), a3 = load8(d3 + k)
+                                store8(a0 - a2, d0 + k); store8(a1 + a2, d1 + k)
+                                store8(a2 - a1, d2 + k); store8(a1 - a3, d3 + k)
+                                k += 8
+                            }
+                            while k < half {
+                                let a0 = d0[k], a1 = d1[k], a2 = d2[k], a3 = d3[k]
+                                d0[k] = a0 - a2; d1[k] = a1 + a2; d2[k] = a2 - a1; d3[k] = a1 - a3
+                                k += 1
+                            }
+                        }
+                        for i in 0..<4 {
+                            let ev = e + (2 * i) * half, od = e + (2 * i + 1) * half
+                            let v0 = vBuf + ((4 * i + 0) * c + ch) * tiles + t
+                            let v1 = vBuf + ((4 * i + 1) * c + ch) * tiles + t
+                            let v2 = vBuf + ((4 * i + 2) * c + ch) * tiles + t
+                            let v3 = vBuf + ((4 * i + 3) * c + ch) * tiles + t
+                            var k = 0
+                            while k + 8 <= tw {
+                                let e0 = load8(ev + k), e1 = load8(ev + k + 1)
+                                let o0 = load8(od + k), o1 = load8(od + k + 1)
+                                store8(e0 - e1, v0 + k); store8(o0 + e1, v1 + k)
+                                store8(e1 - o0, v2 + k); store8(o0 - o1, v3 + k)
+                                k += 8
+                            }
+                            while k < tw {
+                                let e0 = ev[k], e1 = ev[k + 1], o0 = od[k], o1 = od[k + 1]
+                                v0[k] = e0 - e1; v1[k] = o0 + e1; v2[k] = e1 - o0; v3[k] = o0 - o1
+                                k += 1
                             }
                         }
                     }
                 }
             }
-        }
+            // 16 GEMMs: M_ξ [O × tiles] = U_ξ [O × C] · V_ξ [C × tiles].
+            parallelFor(16) { xi in
+                sgemm(transposeA: false, transposeB: false, m: o, n: tiles, k: c,
+                      a: ub, aOffset: xi * o * c, lda: c,
+                      b: UnsafeBufferPointer(start: vBuf, count: vCount), bOffset: xi * c * tiles, ldb: tiles,
+                      c: UnsafeMutableBufferPointer(start: mBuf, count: 16 * o * maxTiles), cOffset: xi * o * tiles, ldc: tiles,
+                      split: false)
+            }
+            // Output transform + bias + epilogue.
+            parallelFor(oOut) { oc in
+                do {
+                    // y00, y01, y10, y11 (value), then the gate's
+                    let y = ScratchBuffer.perItem.floats(8 * tw)
+                    y.update(repeating: 0, count: 8 * tw)
+                    for tr in 0..<rowsHere {
+                        let t = tr * tw
+                        outputTile(mBuf, o: o, tiles: tiles, channel: oc, t: t, tw: tw, y: y, bias: bp[oc])
+                        if mode == 1 {
+                            outputTile(mBuf, o: o, tiles: tiles, channel: oc + oOut, t: t, tw: tw, y: y + 4 * tw, bias: 0)
+                            for q in 0..<4 { gluRow(y + q * tw, y + q * tw, 0, y + (4 + q) * tw, bp[oc + oOut], tw) }
+                        }
+                        let ty = ty0 + tr
+                        let dst = op + (image * oOut + oc) * h * w
+                        for dy in 0..<2 {
+                            let oy = 2 * ty + dy
+                            if oy >= h { break }
+                            let row = dst + oy * w
+                            let ye = y + (2 * dy) * tw, yo = y + (2 * dy + 1) * tw
+                            let wEven = (w + 1) / 2, wOdd = w / 2
+                            for k in 0..<wEven { row[2 * k] = ye[k] }
+                            for k in 0..<wOdd { row[2 * k + 1] = yo[k] }
+                            if mode == 2 {
+                                tanhRow(row, w)
+                            } else if mode == 3, let rp {
+                                let res = rp + ((image * o + oc) * h + oy) * w
+                                for k in 0..<w { row[k] += res[k] }
+                            }
+                        }
+                    }
+                }
+            }
         }
         return Tensor(uncheckedShape: [n, oOut, h, w], data: out)
     }

@@ -134,52 +134,36 @@ public struct Winograd4x3: Sendable {
         let vCount = 36 * (c * maxTiles + padFloats), mCount = 36 * (o * maxTiles + padFloats)
         let scratch = ScratchBuffer.current.floats(vCount + mCount)
         let vBuf = scratch, mBuf = scratch + vCount
-        let emptyRes = [Float]()
-        (residual?.data ?? emptyRes).withUnsafeBufferPointer { rb in
-        x.withUnsafeBufferPointer { xb in
-            u.withUnsafeBufferPointer { ub in
-                bias.withUnsafeBufferPointer { biasb in
-                    out.withUnsafeMutableBufferPointer { ob in
-                        let xp = xb.baseAddress!, bp = biasb.baseAddress!, outp = ob.baseAddress!
-                        let rp = rb.baseAddress
-                        for image in 0..<n {
-                            var ty0 = 0
-                            while ty0 < th {
-                                let rowsHere = min(rowsPerBlock, th - ty0)
-                                let tiles = rowsHere * tw
-                                parallelFor(c) { ch in
-                                    inputTransform(plane: xp + (image * c + ch) * h * w, h: h, w: w, tw: tw,
-                                                   phaseLen: phaseLen, ty0: ty0, rows: rowsHere,
-                                                   v: vBuf + ch * tiles, stride: c * tiles + padFloats)
-                                }
-                                // 36 GEMMs: M_ξ [O × tiles] = U_ξ [O × C] · V_ξ [C × tiles], one per thread at a time
-                                // (one hand-off per block instead of one per GEMM).
-                                parallelFor(36) { xi in
-                                    sgemm(transposeA: false, transposeB: false, m: o, n: tiles, k: c,
-                                          a: ub, aOffset: xi * o * c, lda: c,
-                                          b: UnsafeBufferPointer(start: vBuf, count: vCount), bOffset: xi * (c * tiles + padFloats), ldb: tiles,
-                                          c: UnsafeMutableBufferPointer(start: mBuf, count: mCount), cOffset: xi * (o * tiles + padFloats), ldc: tiles,
-                                          split: false)
-                                }
-                                parallelFor(oOut) { oc in
-                                    var place = OutputPlacement(start: outp + (image * oOut + oc) * h * w, rowStride: w, columnStride: 1)
-                                    if upsampling {  // channel oc = p·C' + o' → rows 2y + a, columns 2x + b of plane o'
-                                        let perPhase = oOut / 4, p = oc / perPhase
-                                        let plane = outp + (image * perPhase + oc % perPhase) * 4 * h * w
-                                        place = OutputPlacement(start: plane + (p / 2) * 2 * w + p % 2, rowStride: 4 * w, columnStride: 2)
-                                    }
-                                    let res = rp.map { $0 + (image * o + oc) * h * w }
-                                    outputTransform(m: mBuf, planeStride: o * tiles + padFloats, oOut: oOut, tiles: tiles, channel: oc, h: h, w: w,
-                                                    tw: tw, ty0: ty0, rows: rowsHere, bias: bp, epilogue: epilogue,
-                                                    place: place, residual: res)
-                                }
-                                ty0 += rowsHere
-                            }
-                        }
-                    }
-                }
+        forEachRowBlock(x: x, weights: u, bias: bias, residual: residual, out: &out, images: n, rows: th,
+                        rowsPerBlock: rowsPerBlock) { k, image, ty0, rowsHere in
+            let xp = k.x, ub = k.weights, bp = k.bias, outp = k.out, rp = k.residual
+            let tiles = rowsHere * tw
+            parallelFor(c) { ch in
+                inputTransform(plane: xp + (image * c + ch) * h * w, h: h, w: w, tw: tw,
+                               phaseLen: phaseLen, ty0: ty0, rows: rowsHere,
+                               v: vBuf + ch * tiles, stride: c * tiles + padFloats)
             }
-        }
+            // 36 GEMMs: M_ξ [O × tiles] = U_ξ [O × C] · V_ξ [C × tiles], one per thread at a time
+            // (one hand-off per block instead of one per GEMM).
+            parallelFor(36) { xi in
+                sgemm(transposeA: false, transposeB: false, m: o, n: tiles, k: c,
+                      a: ub, aOffset: xi * o * c, lda: c,
+                      b: UnsafeBufferPointer(start: vBuf, count: vCount), bOffset: xi * (c * tiles + padFloats), ldb: tiles,
+                      c: UnsafeMutableBufferPointer(start: mBuf, count: mCount), cOffset: xi * (o * tiles + padFloats), ldc: tiles,
+                      split: false)
+            }
+            parallelFor(oOut) { oc in
+                var place = OutputPlacement(start: outp + (image * oOut + oc) * h * w, rowStride: w, columnStride: 1)
+                if upsampling {  // channel oc = p·C' + o' → rows 2y + a, columns 2x + b of plane o'
+                    let perPhase = oOut / 4, p = oc / perPhase
+                    let plane = outp + (image * perPhase + oc % perPhase) * 4 * h * w
+                    place = OutputPlacement(start: plane + (p / 2) * 2 * w + p % 2, rowStride: 4 * w, columnStride: 2)
+                }
+                let res = rp.map { $0 + (image * o + oc) * h * w }
+                outputTransform(m: mBuf, planeStride: o * tiles + padFloats, oOut: oOut, tiles: tiles, channel: oc, h: h, w: w,
+                                tw: tw, ty0: ty0, rows: rowsHere, bias: bp, epilogue: epilogue,
+                                place: place, residual: res)
+            }
         }
         return Tensor(uncheckedShape: outShape, data: out)
     }
