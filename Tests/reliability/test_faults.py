@@ -180,6 +180,17 @@ def weight_fault(fault, tmp):
             "message": message, "problems": problems}
 
 
+def wait_in_flight(port, timeout=30):
+    """Returns once a request other than this probe is inside the server (the in-flight gauge counts the
+    /metrics request itself too)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        m = request(port, "GET", "/metrics")[2].decode()
+        if metric(m, "mirrorgan_inflight_requests") >= 2:
+            return
+        time.sleep(0.02)
+
+
 def sigkill_and_restart():
     problems = []
     s = Server("sigkill_1", args=["--threads", "1"])
@@ -194,7 +205,8 @@ def sigkill_and_restart():
 
     t = threading.Thread(target=client)
     t.start()
-    time.sleep(0.5)
+    # Kill as soon as the request is in the server: a fixed delay outlived the 8 images once inference got faster.
+    wait_in_flight(port)
     s.signal(signal.SIGKILL)
     t.join(30)
     rc = s.proc.wait(10)
@@ -234,13 +246,7 @@ def sigterm_drain():
 
     t = threading.Thread(target=client)
     t.start()
-    # Wait until the request is in the server (the gauge counts the /metrics request itself too), then signal.
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        m = request(port, "GET", "/metrics")[2].decode()
-        if metric(m, "mirrorgan_inflight_requests") >= 2:
-            break
-        time.sleep(0.02)
+    wait_in_flight(port)
     time.sleep(0.2)
     t_signal = time.monotonic()
     s.signal(signal.SIGTERM)
