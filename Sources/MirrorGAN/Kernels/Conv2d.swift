@@ -158,11 +158,6 @@ private func im2col(x: UnsafeBufferPointer<Float>, offset: Int, channels: Int, g
     }
 }
 
-/// Direct depthwise convolution: output channel oc reads input channel oc / (O / C) only
-/// (PyTorch groups == C, channel multiplier O / C). Each plane is first copied into a zero-padded buffer
-/// (for a horizontal stride of 2, each padded row split into its even and odd columns), so that every
-/// tap (ky, kx) is one contiguous multiply-add over an output row, 8 lanes at a time; planes are split
-/// over the kernel threads. The sum over taps runs in the same order (ky, then kx) for every element.
 /// The depthwise kernel's fused input and output epilogues (see `conv2d`).
 private struct DepthwiseEpilogue {
     let bias: UnsafePointer<Float>?, relu6: Bool, residual: UnsafePointer<Float>?
@@ -194,6 +189,13 @@ private func biasRow(_ dst: UnsafeMutablePointer<Float>, _ src: UnsafePointer<Fl
     }
 }
 
+/// Direct depthwise convolution: output channel oc reads input channel oc / (O / C) only
+/// (PyTorch groups == C, channel multiplier O / C). Each plane is first copied into a zero-padded buffer
+/// (for a horizontal stride of 2, each padded row split into its even and odd columns; the producer's
+/// pending bias and ReLU6, if any, applied on the way), so that every tap (ky, kx) is one contiguous
+/// 8-lane load per output vector; output vectors are taken four at a time with independent accumulators,
+/// and bias, residual and ReLU6 are applied in registers before the store. Planes are split over the
+/// kernel threads. The sum over taps runs in the same order (ky, then kx) for every element.
 private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
                              epilogue e: DepthwiseEpilogue,
                              out: UnsafeMutableBufferPointer<Float>, n: Int, outChannels: Int, g: ConvGeometry) {
@@ -273,11 +275,12 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
                 return
             }
             // Output vectors (8 columns of one row) are taken four at a time, each with its own
-            // accumulator: one accumulator per vector made every tap wait for the previous tap's
-            // multiply-add (latency-bound, ~4 cycles per tap); four independent chains keep the FMA
-            // units busy. The 7² and 14² layers have fewer columns than a vector: the padded rows'
-            // slack makes the loads safe and only the valid lanes are stored. Bias and ReLU6 are
-            // applied in the registers before the store.
+            // accumulator: one accumulator per vector made every tap wait for the previous tap's add
+            // (latency-bound); four independent chains keep the vector units busy. Multiply and add stay
+            // separate (no FMA), so the result does not depend on the build's target CPU. The 7² and
+            // 14² layers have fewer columns than a vector: the padded rows' slack makes the loads safe
+            // and only the valid lanes are stored. Bias, residual and ReLU6 are applied in the registers
+            // before the store.
             let vectorsPerRow = (g.outW + 7) / 8
             let vectors = g.outH * vectorsPerRow
             let b = Float8(repeating: e.bias?[oc] ?? 0)
@@ -316,10 +319,10 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
                     for kx in 0..<g.kw {
                         let t = ky * rowLen + (stride2 ? (kx & 1) * half + kx / 2 : kx)
                         let wv = Float8(repeating: w[ky * g.kw + kx])
-                        a0 = a0.addingProduct(wv, load8(s0 + t))
-                        a1 = a1.addingProduct(wv, load8(s1 + t))
-                        a2 = a2.addingProduct(wv, load8(s2 + t))
-                        a3 = a3.addingProduct(wv, load8(s3 + t))
+                        a0 += wv * load8(s0 + t)
+                        a1 += wv * load8(s1 + t)
+                        a2 += wv * load8(s2 + t)
+                        a3 += wv * load8(s3 + t)
                     }
                 }
                 finish(a0, v)
