@@ -32,11 +32,12 @@ public func softmax(_ x: Tensor, axis: Int = -1, mask: Tensor? = nil) throws -> 
     }
     let xStrides = Tensor.strides(of: x.shape)
 
-    // Fast paths for the two layouts the generator uses (GLAttention): the word softmax over the last
-    // axis with a padding mask, and the sentence softmax over channels (axis 1, no mask, 16384 positions
-    // per channel at 128²). Both use the vectorised exp of the fused kernels and split independent slices
-    // over the kernel threads; the sums run in the same order as below, so results do not depend on the
-    // thread count. The general loop below handles every other case (and is the tests' reference).
+    // Fast paths: rows (the last axis) with a broadcast padding mask, and a middle axis without a mask
+    // vectorised across ≥ 8 contiguous inner positions — the layout of both of the generator's attention
+    // softmaxes (GLAttention: words down the columns of the transposed scores, and channels, 16384
+    // positions each at 128²). Both use the vectorised exp of the fused kernels and split independent
+    // slices over the kernel threads; the sums run in the same order as below, so results do not depend on
+    // the thread count. The general loop below handles every other case (and is the tests' reference).
     if x.count == 0 { return x }
     if inner == 1 {
         return softmaxRows(x, length: length, mask: mask, maskStrides: maskStrides, xStrides: xStrides, axis: ax)
