@@ -52,8 +52,7 @@ public func lstmCell(_ x: Tensor, state: LSTMState, weights: LSTMWeights) throws
     try requireRank("lstmCell input", x, 2, "2 ([B, I])")
     let batch = x.shape[0]
     try requireShape("lstmCell input", x, [batch, weights.inputSize])
-    try requireShape("lstmCell h", state.h, [batch, hidden])
-    try requireShape("lstmCell c", state.c, [batch, hidden])
+    try requireShape("lstmCell h", state.h, [batch, hidden])  // x and h disagreeing on the batch: say so, before the product
     return try lstmCell(inputGates: linear(x, weight: weights.weightIH, bias: weights.bias), state: state,
                         weights: weights)
 }

@@ -48,7 +48,7 @@ struct GLAttention: Sendable {
                 for j in 0..<live { liveSource[r * live + j] = source.data[(i * idf + r) * t + j] }
             }
             let e = Tensor(uncheckedShape: [idf, live], data: liveSource)
-            let target = Tensor(uncheckedShape: [idf, n], data: Array(h.data[(i * idf * n)..<((i + 1) * idf * n)]))
+            let target = try h.sample(i).reshaped([idf, n])
             let scores = try matmul(e, target, transposeA: true)  // [live, N]
             let attn = try softmax(scores.reshaped([1, live, n]), axis: 1).reshaped([live, n])
             let ctx = try matmul(e, attn)  // [idf, N]

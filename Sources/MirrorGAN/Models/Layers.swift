@@ -32,14 +32,6 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
     var padding: ConvPadding = .fixed(.zero)
     var groups: Int = 1
 
-    init(weight: Tensor, bias: Tensor?, stride: Int, padding: ConvPadding, groups: Int) {
-        self.weight = weight
-        self.bias = bias
-        self.stride = stride
-        self.padding = padding
-        self.groups = groups
-    }
-
     var outChannels: Int { weight.shape[0] }
     var kernel: Int { weight.shape[2] }
 
@@ -72,8 +64,9 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
 
     /// The convolution without its bias, and the epilogue (bias, ReLU6) left for the consumer to apply.
     func deferringEpilogue(_ x: Tensor, relu6: Bool) throws -> (Tensor, PendingEpilogue) {
-        let raw = try ConvLayer(weight: weight, bias: nil, stride: stride, padding: padding, groups: groups)(x)
-        return (raw, PendingEpilogue(bias: bias, relu6: relu6))
+        var withoutBias = self
+        withoutBias.bias = nil
+        return (try withoutBias(x), PendingEpilogue(bias: bias, relu6: relu6))
     }
 }
 
