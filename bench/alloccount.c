@@ -4,10 +4,16 @@
 // Every malloc, calloc, realloc, posix_memalign, aligned_alloc and memalign is counted and forwarded to
 // glibc's own implementation; `mirrorgan bench` finds mirrorgan_alloc_count with dlsym and reports the
 // count per request in steady state. Not linked into the product.
+//
+// With MIRRORGAN_ALLOC_TRACE=1 in the environment, `mirrorgan bench` also calls mirrorgan_alloc_trace(1)
+// around its last iteration, and every allocation made then prints its call stack to stderr
+// (`backtrace_symbols_fd`): the way to find what still allocates in a request.
 #define _GNU_SOURCE
 #include <errno.h>
+#include <execinfo.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <unistd.h>
 
 extern void *__libc_malloc(size_t size);
 extern void *__libc_calloc(size_t n, size_t size);
@@ -18,7 +24,23 @@ static atomic_ulong allocations;
 
 unsigned long mirrorgan_alloc_count(void) { return atomic_load_explicit(&allocations, memory_order_relaxed); }
 
-static inline void count(void) { atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed); }
+static atomic_int tracing;
+static _Thread_local int inTrace;
+
+void mirrorgan_alloc_trace(int on) { atomic_store(&tracing, on); }
+
+static inline void count(void) {
+    atomic_fetch_add_explicit(&allocations, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&tracing, memory_order_relaxed) && !inTrace) {
+        inTrace = 1;  // backtrace itself may allocate the first time
+        void *frames[24];
+        int n = backtrace(frames, 24);
+        static const char header[] = "--- allocation\n";
+        (void)!write(2, header, sizeof header - 1);
+        backtrace_symbols_fd(frames, n, 2);
+        inTrace = 0;
+    }
+}
 
 void *malloc(size_t size) { count(); return __libc_malloc(size); }
 void *calloc(size_t n, size_t size) { count(); return __libc_calloc(n, size); }

@@ -3,6 +3,7 @@
 
 #include <png.h>
 #include <zlib.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -187,6 +188,89 @@ int cpng_decode_rgb8(const uint8_t *data, size_t size, uint64_t max_pixels,
     return CPNG_OK;
 }
 
+// Encoder memory. libpng, zlib (through libpng's allocator) and the encoder itself ask for the same block
+// sizes on every encode of an image of a given size: a few per thread are kept and handed out again, so
+// that encoding a request's image in steady state calls malloc for nothing (docs/PERFORMANCE.md,
+// "Allocations"). Blocks are matched by exact size; at most CPNG_POOL_SLOTS per thread, each at most
+// CPNG_POOL_MAX_BLOCK bytes (larger or further requests fall through to malloc/free).
+#define CPNG_POOL_SLOTS 32
+#define CPNG_POOL_MAX_BLOCK ((size_t)4 * 1024 * 1024)
+
+typedef struct {
+    void *pointer;
+    size_t size;
+    int used;
+} cpng_block;
+
+typedef struct {
+    cpng_block blocks[CPNG_POOL_SLOTS];
+} cpng_pool;
+
+static pthread_key_t cpng_pool_key;
+static pthread_once_t cpng_pool_once = PTHREAD_ONCE_INIT;
+
+static void cpng_pool_destroy(void *raw) {
+    cpng_pool *pool = (cpng_pool *)raw;
+    for (int i = 0; i < CPNG_POOL_SLOTS; i++) free(pool->blocks[i].pointer);
+    free(pool);
+}
+
+static void cpng_pool_make_key(void) { (void)pthread_key_create(&cpng_pool_key, cpng_pool_destroy); }
+
+static cpng_pool *cpng_thread_pool(void) {
+    (void)pthread_once(&cpng_pool_once, cpng_pool_make_key);
+    cpng_pool *pool = (cpng_pool *)pthread_getspecific(cpng_pool_key);
+    if (pool == NULL) {
+        pool = (cpng_pool *)calloc(1, sizeof(cpng_pool));
+        if (pool != NULL && pthread_setspecific(cpng_pool_key, pool) != 0) {
+            free(pool);
+            pool = NULL;
+        }
+    }
+    return pool;
+}
+
+static void *cpng_pool_malloc(size_t size) {
+    cpng_pool *pool = cpng_thread_pool();
+    if (pool == NULL || size == 0 || size > CPNG_POOL_MAX_BLOCK) return malloc(size);
+    int empty = -1;
+    for (int i = 0; i < CPNG_POOL_SLOTS; i++) {
+        cpng_block *b = &pool->blocks[i];
+        if (b->pointer != NULL && !b->used && b->size == size) {
+            b->used = 1;
+            return b->pointer;
+        }
+        if (b->pointer == NULL && empty < 0) empty = i;
+    }
+    void *p = malloc(size);
+    if (p != NULL && empty >= 0) pool->blocks[empty] = (cpng_block){p, size, 1};
+    return p;
+}
+
+static void cpng_pool_free(void *pointer) {
+    if (pointer == NULL) return;
+    cpng_pool *pool = cpng_thread_pool();
+    if (pool != NULL) {
+        for (int i = 0; i < CPNG_POOL_SLOTS; i++) {
+            if (pool->blocks[i].pointer == pointer) {
+                pool->blocks[i].used = 0;
+                return;
+            }
+        }
+    }
+    free(pointer);
+}
+
+static png_voidp cpng_png_malloc(png_structp png, png_alloc_size_t size) {
+    (void)png;
+    return cpng_pool_malloc(size);
+}
+
+static void cpng_png_free(png_structp png, png_voidp pointer) {
+    (void)png;
+    cpng_pool_free(pointer);
+}
+
 typedef struct {
     uint8_t *data;
     size_t size;
@@ -203,8 +287,10 @@ static void cpng_write_fn(png_structp png, png_bytep bytes, size_t length) {
             if (capacity > SIZE_MAX / 2) { capacity = needed; break; }
             capacity *= 2;
         }
-        uint8_t *grown = (uint8_t *)realloc(writer->data, capacity);
+        uint8_t *grown = (uint8_t *)cpng_pool_malloc(capacity);
         if (grown == NULL) png_error(png, "out of memory for PNG output");
+        memcpy(grown, writer->data, writer->size);
+        cpng_pool_free(writer->data);
         writer->data = grown;
         writer->capacity = capacity;
     }
@@ -233,7 +319,8 @@ int cpng_encode_rgb8(const uint8_t *rgb, uint32_t width, uint32_t height,
     }
 
     cpng_error_context context = {err, err_capacity};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &context, cpng_error_fn, cpng_warning_fn);
+    png_structp png = png_create_write_struct_2(PNG_LIBPNG_VER_STRING, &context, cpng_error_fn, cpng_warning_fn,
+                                                NULL, cpng_png_malloc, cpng_png_free);
     if (png == NULL) {
         cpng_set_error(err, err_capacity, "out of memory (png_create_write_struct)");
         return CPNG_ERR_NO_MEMORY;
@@ -246,7 +333,8 @@ int cpng_encode_rgb8(const uint8_t *rgb, uint32_t width, uint32_t height,
     }
 
     // On the heap so that its contents, changed by cpng_write_fn, are well defined after a longjmp.
-    cpng_writer *writer = (cpng_writer *)calloc(1, sizeof(cpng_writer));
+    cpng_writer *writer = (cpng_writer *)cpng_pool_malloc(sizeof(cpng_writer));
+    if (writer != NULL) memset(writer, 0, sizeof(cpng_writer));
     if (writer == NULL) {
         png_destroy_write_struct(&png, &info);
         cpng_set_error(err, err_capacity, "out of memory (writer)");
@@ -255,9 +343,9 @@ int cpng_encode_rgb8(const uint8_t *rgb, uint32_t width, uint32_t height,
     png_bytep *volatile rows = NULL;
 
     if (setjmp(png_jmpbuf(png))) {
-        free(rows);
-        free(writer->data);
-        free(writer);
+        cpng_pool_free(rows);
+        cpng_pool_free(writer->data);
+        cpng_pool_free(writer);
         png_destroy_write_struct(&png, &info);
         return CPNG_ERR_LIBPNG;
     }
@@ -273,23 +361,25 @@ int cpng_encode_rgb8(const uint8_t *rgb, uint32_t width, uint32_t height,
     png_set_filter(png, PNG_FILTER_TYPE_BASE, PNG_FILTER_PAETH);
     // Room for a typical result up front (half the raw size), so the output buffer rarely grows.
     writer->capacity = (size_t)width * height * 3 / 2 + 4096;
-    writer->data = (uint8_t *)malloc(writer->capacity);
+    writer->data = (uint8_t *)cpng_pool_malloc(writer->capacity);
     if (writer->data == NULL) png_error(png, "out of memory for PNG output");
     png_set_IHDR(png, info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    rows = (png_bytep *)malloc(sizeof(png_bytep) * (size_t)height);
+    rows = (png_bytep *)cpng_pool_malloc(sizeof(png_bytep) * (size_t)height);
     if (rows == NULL) png_error(png, "out of memory for row pointers");
     for (uint32_t y = 0; y < height; y++) rows[y] = (png_bytep)(rgb + (size_t)y * width * 3);
     png_write_info(png, info);
     png_write_image(png, rows);
     png_write_end(png, NULL);
 
-    free(rows);
+    cpng_pool_free(rows);
     png_destroy_write_struct(&png, &info);
     *out_png = writer->data;
     *out_size = writer->size;
-    free(writer);
+    cpng_pool_free(writer);
     return CPNG_OK;
 }
 
 void cpng_free(void *pointer) { free(pointer); }
+
+void cpng_free_encoded(void *pointer) { cpng_pool_free(pointer); }

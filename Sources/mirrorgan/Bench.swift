@@ -70,69 +70,83 @@ struct Bench: ParsableCommand {
         var samples: [String: [Double]] = [:]
         let order = ["text_encoder", "generator_stage1", "generator_stage2", "generator_stage3", "generator",
                      "png_encode", "backbone", "stream_decoding", "r_precision", "request"]
+        // Slots in `order` (a request's own bookkeeping must not allocate, or it would count as the model's).
+        let slot = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+        func at(_ k: String) -> Int { slot[k] ?? 0 }
+        let stageSlots = [at("generator_stage1"), at("generator_stage2"), at("generator_stage3")]
         func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
         func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
         var checksum: Double = 0
         var lastImages: [Tensor] = []
         let allocationCount = AllocationCounter.load()
+        let tracer = AllocationCounter.tracer()
         var allocations: [UInt64] = []
         var stageAllocations: [String: [UInt64]] = [:]
+        var times = [Double](repeating: .nan, count: order.count)
+        var allocs = [UInt64?](repeating: nil, count: order.count)
+        var generatorCPU = 0.0
         for it in 0..<(warmup + iterations) {
-            var times: [String: Double] = [:]
-            var allocs: [String: UInt64] = [:]
+            for i in times.indices { times[i] = .nan; allocs[i] = nil }
             let allocs0 = allocationCount?() ?? 0
             var allocsMark = allocs0
             // Heap allocations since the previous stage ended (with the LD_PRELOAD counter only).
-            func countAllocations(_ stage: String) {
+            func countAllocations(_ stage: Int) {
                 guard let allocationCount else { return }
                 let c = allocationCount()
                 allocs[stage] = c - allocsMark
                 allocsMark = c
             }
+            let trace = it == warmup + iterations - 1 ? tracer : nil
+            trace?(true)
             let tReq = now()
             var t = now()
             let (words, sentence) = try model.textEncoder.encode([ids])
-            times["text_encoder"] = ms(t, now())
-            countAllocations("text_encoder")
+            times[at("text_encoder")] = ms(t, now())
+            countAllocations(at("text_encoder"))
             let tGen = now()
             let cpuGen = Self.cpuNanoseconds()
             t = tGen
             let out = try model.generator.forward(z: z, sentence: sentence, words: words, lengths: [ids.count],
                                                   epsilon: eps) { stage in
                 let e = now()
-                times["generator_stage\(stage + 1)"] = ms(t, e)
-                countAllocations("generator_stage\(stage + 1)")
+                if stage < stageSlots.count {
+                    times[stageSlots[stage]] = ms(t, e)
+                    countAllocations(stageSlots[stage])
+                }
                 t = e
             }
-            times["generator"] = ms(tGen, now())
-            times["generator_cpu"] = ms(cpuGen, Self.cpuNanoseconds())
-            let image = out.images.last!
-            checksum = image.data.reduce(0) { $0 + Double($1) }
-            lastImages = out.images
+            times[at("generator")] = ms(tGen, now())
+            generatorCPU = ms(cpuGen, Self.cpuNanoseconds())
+            guard let image = out.images.last else { throw ValidationError("the generator produced no image") }
             if !generatorOnly {
                 t = now()
-                _ = try PNG.encode(image.reshaped(Array(image.shape.dropFirst())))
-                times["png_encode"] = ms(t, now())
-                countAllocations("png_encode")
+                _ = try PNG.encode(image.reshaped(image.shape.droppingFirst()))
+                times[at("png_encode")] = ms(t, now())
+                countAllocations(at("png_encode"))
                 t = now()
                 let (_, global) = try model.backbone(image)
-                times["backbone"] = ms(t, now())
-                countAllocations("backbone")
+                times[at("backbone")] = ms(t, now())
+                countAllocations(at("backbone"))
                 t = now()
                 _ = try model.captionDecoder.greedy(model.captionEncoder(global))
-                times["stream_decoding"] = ms(t, now())
-                countAllocations("stream_decoding")
+                times[at("stream_decoding")] = ms(t, now())
+                countAllocations(at("stream_decoding"))
                 t = now()
                 _ = try model.rPrecision(imageCode: model.imageEncoder.code(global), sentence: sentence, query: ids,
                                          imageSeed: seed)
-                times["r_precision"] = ms(t, now())
-                countAllocations("r_precision")
+                times[at("r_precision")] = ms(t, now())
+                countAllocations(at("r_precision"))
             }
-            times["request"] = ms(tReq, now())
+            times[at("request")] = ms(tReq, now())
+            let requestAllocations = (allocationCount?() ?? 0) - allocs0
+            trace?(false)
+            checksum = image.data.reduce(0) { $0 + Double($1) }
+            lastImages = out.images
             if it >= warmup {
-                for (k, v) in times { samples[k, default: []].append(v) }
-                if let allocationCount { allocations.append(allocationCount() - allocs0) }
-                for (k, v) in allocs { stageAllocations[k, default: []].append(v) }
+                for (i, k) in order.enumerated() where !times[i].isNaN { samples[k, default: []].append(times[i]) }
+                samples["generator_cpu", default: []].append(generatorCPU)
+                if allocationCount != nil { allocations.append(requestAllocations) }
+                for (i, k) in order.enumerated() { if let v = allocs[i] { stageAllocations[k, default: []].append(v) } }
             }
         }
 
@@ -474,6 +488,16 @@ enum KernelRates {
 /// The allocation counter of `bench/alloccount.c`, when the process runs with it preloaded
 /// (`LD_PRELOAD=.build/alloccount.so`, as `make bench` does); nil otherwise.
 enum AllocationCounter {
+    /// Turns the counter's call-stack tracing on or off (`MIRRORGAN_ALLOC_TRACE=1`; see bench/alloccount.c).
+    /// The switch, when the counter is preloaded and tracing was asked for; looked up before the loop so
+    /// that the lookup's own allocations are not traced.
+    static func tracer() -> ((Bool) -> Void)? {
+        guard ProcessInfo.processInfo.environment["MIRRORGAN_ALLOC_TRACE"] == "1",
+              let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mirrorgan_alloc_trace") else { return nil }
+        let function = unsafeBitCast(symbol, to: (@convention(c) (Int32) -> Void).self)
+        return { function($0 ? 1 : 0) }
+    }
+
     static func load() -> (() -> UInt64)? {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mirrorgan_alloc_count") else { return nil }
         let function = unsafeBitCast(symbol, to: (@convention(c) () -> UInt).self)

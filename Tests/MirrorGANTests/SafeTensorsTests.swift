@@ -52,12 +52,12 @@ import Testing
         let exact: [Float] = [0, -0.0, 1, -2, 0.5, 1024, 65504, -65504, 6.103515625e-05, 5.9604644775390625e-08, .infinity, 3.140625]
         let t = try Tensor(shape: [exact.count], data: exact)
         let f16 = try SafeTensorsFile(bytes: SafeTensorsWriter.encode(["t": t], dtype: .f16)).tensor("t")
-        #expect(f16.data == exact)
+        #expect(Array(f16.data) == exact)
         #expect(try SafeTensorsFile(bytes: SafeTensorsWriter.encode(["t": t], dtype: .f16)).entries["t"]?.dtype == .f16)
         let bExact: [Float] = [0, 1, -2, 0.5, 3.140625, -.infinity, 65536, Float(bitPattern: 0x0012_0000) /* subnormal */]
         let bf = try SafeTensorsFile(bytes: SafeTensorsWriter.encode(["t": try Tensor(shape: [bExact.count], data: bExact)],
                                                                      dtype: .bf16)).tensor("t")
-        #expect(bf.data == bExact)
+        #expect(Array(bf.data) == bExact)
         // Rounding to nearest even.
         #expect(halfToFloat(floatToHalf(1 + 1.0 / 2048)) == 1)          // tie → even
         #expect(halfToFloat(floatToHalf(1 + 3.0 / 2048)) == 1 + 2.0 / 1024) // tie → even (up)

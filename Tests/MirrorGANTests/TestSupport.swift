@@ -19,9 +19,13 @@ struct TestRandom {
 
     mutating func int(_ range: Range<Int>) -> Int { range.lowerBound + Int(next() % UInt64(range.count)) }
 
-    mutating func tensor(_ shape: [Int], _ low: Float = -1, _ high: Float = 1) -> Tensor {
+    mutating func tensor(_ shape: Shape, _ low: Float = -1, _ high: Float = 1) -> Tensor {
         let count = shape.reduce(1, *)
         return try! Tensor(shape: shape, data: (0..<count).map { _ in float(low, high) })
+    }
+
+    mutating func tensor(_ shape: [Int], _ low: Float = -1, _ high: Float = 1) -> Tensor {
+        tensor(Shape(shape), low, high)
     }
 }
 

@@ -33,13 +33,18 @@ int cpng_decode_rgb8(const uint8_t *data, size_t size, uint64_t max_pixels,
                      char *err, size_t err_capacity);
 
 /// Encodes tightly packed RGB8 pixels (width * height * 3 bytes) to a PNG file image in memory.
-/// On success `*out_png` (malloc'd; free with cpng_free) holds `*out_size` bytes.
+/// On success `*out_png` holds `*out_size` bytes; release it with cpng_free_encoded on the same thread.
 int cpng_encode_rgb8(const uint8_t *rgb, uint32_t width, uint32_t height,
                      uint8_t **out_png, size_t *out_size,
                      char *err, size_t err_capacity);
 
 /// Frees a buffer returned by this shim.
+/// Releases a decoder result (cpng_decode_rgb8's out_rgb).
 void cpng_free(void *pointer);
+
+/// Releases an encoder result (cpng_encode_rgb8's out_png), on the thread that encoded it: its memory
+/// goes back to that thread's encoder pool.
+void cpng_free_encoded(void *pointer);
 
 #ifdef __cplusplus
 }

@@ -19,15 +19,13 @@ public struct RGBImage: Sendable, Equatable {
     /// up to truncation).
     public func tensor() -> Tensor {
         let plane = width * height
-        var data = [Float](repeating: 0, count: 3 * plane)
-        rgb.withUnsafeBufferPointer { p in
-            data.withUnsafeMutableBufferPointer { d in
+        return Tensor.filled([3, height, width]) { d in
+            rgb.withUnsafeBufferPointer { p in
                 for i in 0..<plane {
                     for ch in 0..<3 { d[ch * plane + i] = Float(p[3 * i + ch]) / 127.5 - 1 }
                 }
             }
         }
-        return Tensor(uncheckedShape: [3, height, width], data: data)
     }
 
     /// The official MirrorGAN/AttnGAN output mapping from a `[3, H, W]` tensor in [−1, 1]:
@@ -44,15 +42,18 @@ public struct RGBImage: Sendable, Equatable {
         tensor.withUnsafeBufferPointer { d in
             bytes.withUnsafeMutableBufferPointer { p in
                 for i in 0..<plane {
-                    for ch in 0..<3 {
-                        let x = d[ch * plane + i]
-                        let clamped = x.isNaN ? -1 : Swift.min(Swift.max(x, -1), 1)
-                        p[3 * i + ch] = UInt8((clamped + 1) * 127.5)  // Float → UInt8 truncates
-                    }
+                    for ch in 0..<3 { p[3 * i + ch] = RGBImage.byte(d[ch * plane + i]) }
                 }
             }
         }
         try self.init(width: w, height: h, rgb: bytes)
+    }
+
+    /// One value of the mapping above.
+    @inline(__always)
+    static func byte(_ x: Float) -> UInt8 {
+        let clamped = x.isNaN ? -1 : Swift.min(Swift.max(x, -1), 1)
+        return UInt8((clamped + 1) * 127.5)  // Float → UInt8 truncates
     }
 }
 
@@ -63,22 +64,44 @@ public enum PNG {
 
     /// Encodes an RGB8 image as an 8-bit RGB, non-interlaced PNG.
     public static func encode(_ image: RGBImage) throws -> [UInt8] {
-        var out: UnsafeMutablePointer<UInt8>? = nil
-        var size = 0
-        var message = [CChar](repeating: 0, count: 256)
-        let status = image.rgb.withUnsafeBufferPointer { rgb in
-            cpng_encode_rgb8(rgb.baseAddress, UInt32(image.width), UInt32(image.height), &out, &size,
-                             &message, message.count)
+        try image.rgb.withUnsafeBufferPointer { rgb in
+            try encode(rgb: rgb, width: image.width, height: image.height)
         }
-        defer { cpng_free(out) }
-        try check(status, message: message)
-        guard let out else { throw PNGError.outOfMemory }
-        return Array(UnsafeBufferPointer(start: out, count: size))
     }
 
     /// Encodes a `[3, H, W]` tensor in [−1, 1] with the official mapping (see `RGBImage.init(tensor:)`).
+    /// The RGB bytes are staged in the thread's scratch buffer, and libpng's and zlib's memory comes from
+    /// the thread's encoder pool, so the returned array is the only allocation in steady state.
     public static func encode(_ tensor: Tensor) throws -> [UInt8] {
-        try encode(RGBImage(tensor: tensor))
+        guard tensor.rank == 3, tensor.shape[0] == 3 else {
+            throw PNGError.invalidInput("expected a [3, H, W] image tensor, got shape \(tensor.shape)")
+        }
+        let (h, w) = (tensor.shape[1], tensor.shape[2])
+        guard h >= 1, w >= 1 else { throw PNGError.zeroSize }
+        let plane = h * w
+        let bytes = UnsafeMutableRawPointer(ScratchBuffer.current.floats((3 * plane + 3) / 4))
+            .bindMemory(to: UInt8.self, capacity: 3 * plane)
+        tensor.withUnsafeBufferPointer { d in
+            for i in 0..<plane {
+                for ch in 0..<3 { bytes[3 * i + ch] = RGBImage.byte(d[ch * plane + i]) }
+            }
+        }
+        return try encode(rgb: UnsafeBufferPointer(start: bytes, count: 3 * plane), width: w, height: h)
+    }
+
+    private static func encode(rgb: UnsafeBufferPointer<UInt8>, width: Int, height: Int) throws -> [UInt8] {
+        var out: UnsafeMutablePointer<UInt8>? = nil
+        var size = 0
+        // The error text's buffer is on the stack (256 bytes: below withUnsafeTemporaryAllocation's heap threshold).
+        return try withUnsafeTemporaryAllocation(of: CChar.self, capacity: 256) { message in
+            message.initialize(repeating: 0)
+            let status = cpng_encode_rgb8(rgb.baseAddress, UInt32(width), UInt32(height), &out, &size,
+                                          message.baseAddress, message.count)
+            defer { cpng_free_encoded(out) }
+            try check(status, message: UnsafeBufferPointer(message))
+            guard let out else { throw PNGError.outOfMemory }
+            return Array(UnsafeBufferPointer(start: out, count: size))
+        }
     }
 
     /// Decodes any PNG (grey, grey + alpha, palette, RGB, RGBA, 1–16 bits, interlaced) to RGB8.
@@ -96,14 +119,15 @@ public enum PNG {
         if status == Int32(CPNG_ERR_TOO_LARGE.rawValue) {
             throw PNGError.tooLarge(width: Int(width), height: Int(height), limit: maxPixels)
         }
-        try check(status, message: message)
+        try message.withUnsafeBufferPointer { try check(status, message: $0) }
         guard let out else { throw PNGError.outOfMemory }
         let count = Int(width) * Int(height) * 3
         return try RGBImage(width: Int(width), height: Int(height),
                             rgb: Array(UnsafeBufferPointer(start: out, count: count)))
     }
 
-    private static func check(_ status: Int32, message: [CChar]) throws {
+    private static func check(_ status: Int32, message: UnsafeBufferPointer<CChar>) throws {
+        if status == Int32(CPNG_OK.rawValue) { return }
         let text = String(decoding: message.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
         switch UInt32(bitPattern: status) {
         case CPNG_OK.rawValue: return

@@ -15,7 +15,7 @@ public enum SafeTensorsWriter {
         for name in tensors.keys.sorted() {
             guard let tensor = tensors[name] else { continue }
             let begin = data.count
-            data.append(contentsOf: dtype.encode(tensor.data))
+            data.append(contentsOf: dtype.encode(Array(tensor.data)))
             let shape = tensor.shape.map(String.init).joined(separator: ",")
             header.append("\(jsonString(name)):{\"dtype\":\"\(dtype.rawValue)\",\"shape\":[\(shape)],"
                           + "\"data_offsets\":[\(begin),\(data.count)]}")

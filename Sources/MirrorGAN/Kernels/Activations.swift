@@ -6,11 +6,11 @@ import Foundation
 /// Applies `f` to every element.
 @inline(__always)
 func mapElements(_ x: Tensor, _ f: (Float) -> Float) -> Tensor {
-    var out = x.data
-    out.withUnsafeMutableBufferPointer { d in
-        for i in 0..<d.count { d[i] = f(d[i]) }
+    Tensor.filled(x.shape) { d in
+        x.withUnsafeBufferPointer { src in
+            for i in 0..<d.count { d[i] = f(src[i]) }
+        }
     }
-    return Tensor(uncheckedShape: x.shape, data: out)
 }
 
 /// Logistic sigmoid of one value, 1 / (1 + e^−x), stable for large |x|.

@@ -12,9 +12,9 @@ public func adaptiveAvgPool2d(_ x: Tensor, outputSize: (Int, Int)) throws -> Ten
     try requireArgument(op, h >= 1 && w >= 1, "input spatial size must be ≥ 1, got \(h)×\(w)")
     func start(_ i: Int, _ input: Int, _ output: Int) -> Int { (i * input) / output }
     func end(_ i: Int, _ input: Int, _ output: Int) -> Int { ((i + 1) * input + output - 1) / output }
-    var out = [Float](repeating: 0, count: n * c * oh * ow)
+    let out = TensorBuffer.zeros(n * c * oh * ow)
     x.withUnsafeBufferPointer { xp in
-        out.withUnsafeMutableBufferPointer { o in
+        out.withFreshStorage { o in
             for plane in 0..<(n * c) {
                 let src = plane * h * w
                 for oy in 0..<oh {

@@ -11,9 +11,9 @@
 public func avgPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil, padding: Padding2D = .zero,
                       countIncludePad: Bool = true) throws -> Tensor {
     let window = try PoolWindow(op: "avgPool2d", x: x, kernel: kernel, stride: stride ?? kernel, padding: padding)
-    var out = [Float](repeating: 0, count: window.outputCount)
+    let out = TensorBuffer.zeros(window.outputCount)
     x.withUnsafeBufferPointer { xp in
-        out.withUnsafeMutableBufferPointer { o in
+        out.withFreshStorage { o in
             for plane in 0..<window.planes {
                 let src = plane * window.h * window.w
                 for oy in 0..<window.outH {
@@ -39,7 +39,7 @@ struct PoolWindow {
     let planes: Int, h: Int, w: Int, kh: Int, kw: Int, sh: Int, sw: Int
     let padding: Padding2D
     let outH: Int, outW: Int
-    let outputShape: [Int]
+    let outputShape: Shape
     var outputCount: Int { planes * outH * outW }
 
     init(op: String, x: Tensor, kernel: (Int, Int), stride: (Int, Int), padding: Padding2D) throws {

@@ -38,23 +38,23 @@ public func batchNorm(_ x: Tensor, _ p: BatchNormParameters) throws -> Tensor {
     try requireRank("batchNorm", x, 2...4, "2, 3 or 4 ([N, C, ...])")
     guard x.shape[1] == p.channels else {
         throw TensorError.shapeMismatch(op: "batchNorm (input channels vs parameters)",
-                                        expected: [x.shape[0], p.channels] + x.shape.dropFirst(2), actual: x.shape)
+                                        expected: x.shape.replacing(1, with: p.channels), actual: x.shape)
     }
     let (scale, shift) = p.scaleAndShift()
     let plane = x.shape.dropFirst(2).reduce(1, *)
     let channels = p.channels
-    var out = x.data
-    out.withUnsafeMutableBufferPointer { d in
-        guard channels > 0, plane > 0 else { return }
-        for image in 0..<(d.count / (channels * plane)) {
-            for ch in 0..<channels {
-                let base = (image * channels + ch) * plane
-                let s = scale[ch], t = shift[ch]
-                for i in 0..<plane { d[base + i] = d[base + i] * s + t }
+    return Tensor.filled(x.shape) { d in
+        x.withUnsafeBufferPointer { src in
+            guard channels > 0, plane > 0 else { return }
+            for image in 0..<(d.count / (channels * plane)) {
+                for ch in 0..<channels {
+                    let base = (image * channels + ch) * plane
+                    let s = scale[ch], t = shift[ch]
+                    for i in 0..<plane { d[base + i] = src[base + i] * s + t }
+                }
             }
         }
     }
-    return Tensor(uncheckedShape: x.shape, data: out)
 }
 
 /// Folds an inference-mode batch norm into the convolution or linear layer before it, at load time:
@@ -68,16 +68,16 @@ public func foldBatchNorm(weight: Tensor, bias: Tensor?, into bn: BatchNormParam
     -> (weight: Tensor, bias: Tensor) {
     guard weight.rank >= 1, weight.shape[0] == bn.channels else {
         throw TensorError.shapeMismatch(op: "foldBatchNorm (weight output channels vs batch norm channels)",
-                                        expected: [bn.channels] + weight.shape.dropFirst(), actual: weight.shape)
+                                        expected: weight.shape.replacing(0, with: bn.channels), actual: weight.shape)
     }
     if let bias { try requireShape("foldBatchNorm bias", bias, [bn.channels]) }
     let (scale, shift) = bn.scaleAndShift()
     let perChannel = bn.channels == 0 ? 0 : weight.count / bn.channels
-    var w = weight.data
+    var w = Array(weight.data)
     var b = [Float](repeating: 0, count: bn.channels)
     for o in 0..<bn.channels {
         for i in 0..<perChannel { w[o * perChannel + i] *= scale[o] }
         b[o] = (bias?.data[o] ?? 0) * scale[o] + shift[o]
     }
-    return (Tensor(uncheckedShape: weight.shape, data: w), Tensor(uncheckedShape: [bn.channels], data: b))
+    return (Tensor(uncheckedShape: weight.shape, data: TensorBuffer(w)), Tensor(uncheckedShape: [bn.channels], data: TensorBuffer(b)))
 }

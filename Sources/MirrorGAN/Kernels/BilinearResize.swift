@@ -14,11 +14,17 @@ public func resizeBilinear(_ x: Tensor, height: Int, width: Int, alignCorners: B
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     try requireArgument(op, height >= 1 && width >= 1, "output size must be ≥ 1, got \(height)×\(width)")
     try requireArgument(op, h >= 1 && w >= 1, "input spatial size must be ≥ 1, got \(h)×\(w)")
-    let ys = bilinearTaps(input: h, output: height, alignCorners: alignCorners)
-    let xs = bilinearTaps(input: w, output: width, alignCorners: alignCorners)
-    var out = [Float](repeating: 0, count: n * c * height * width)
+    // The taps live in the thread's scratch buffer (two arrays of them were two allocations per call).
+    let tapFloats = MemoryLayout<BilinearTap>.stride / MemoryLayout<Float>.stride
+    let scratch = UnsafeMutableRawPointer(ScratchBuffer.current.floats((height + width) * tapFloats))
+    let ys = UnsafeMutableBufferPointer(start: scratch.bindMemory(to: BilinearTap.self, capacity: height + width),
+                                        count: height)
+    let xs = UnsafeMutableBufferPointer(start: ys.baseAddress.map { $0 + height }, count: width)
+    for d in 0..<height { ys[d] = bilinearTap(d, input: h, output: height, alignCorners: alignCorners) }
+    for d in 0..<width { xs[d] = bilinearTap(d, input: w, output: width, alignCorners: alignCorners) }
+    let out = TensorBuffer.zeros(n * c * height * width)
     x.withUnsafeBufferPointer { xp in
-        out.withUnsafeMutableBufferPointer { o in
+        out.withFreshStorage { o in
             for plane in 0..<(n * c) {
                 let src = plane * h * w, dst = plane * height * width
                 for oy in 0..<height {
@@ -40,15 +46,14 @@ public func resizeBilinear(_ x: Tensor, height: Int, width: Int, alignCorners: B
 /// The two source indices and weights of each output index along one axis.
 struct BilinearTap { let i0: Int, i1: Int, w0: Float, w1: Float }
 
-func bilinearTaps(input: Int, output: Int, alignCorners: Bool) -> [BilinearTap] {
+/// The tap of output index `d`.
+func bilinearTap(_ d: Int, input: Int, output: Int, alignCorners: Bool) -> BilinearTap {
     let scale: Float = alignCorners
         ? (output > 1 ? Float(input - 1) / Float(output - 1) : 0)
         : Float(input) / Float(output)
-    return (0..<output).map { d in
-        let s: Float = alignCorners ? scale * Float(d) : Swift.max(scale * (Float(d) + 0.5) - 0.5, 0)
-        let i0 = Swift.min(Int(s), input - 1)
-        let i1 = i0 + (i0 < input - 1 ? 1 : 0)
-        let lambda = Swift.min(Swift.max(s - Float(i0), 0), 1)
-        return BilinearTap(i0: i0, i1: i1, w0: 1 - lambda, w1: lambda)
-    }
+    let s: Float = alignCorners ? scale * Float(d) : Swift.max(scale * (Float(d) + 0.5) - 0.5, 0)
+    let i0 = Swift.min(Int(s), input - 1)
+    let i1 = i0 + (i0 < input - 1 ? 1 : 0)
+    let lambda = Swift.min(Swift.max(s - Float(i0), 0), 1)
+    return BilinearTap(i0: i0, i1: i1, w0: 1 - lambda, w1: lambda)
 }

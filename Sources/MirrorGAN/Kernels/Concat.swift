@@ -1,6 +1,11 @@
 /// Concatenation along `axis` (`torch.cat(tensors, dim=axis)`). All tensors must have the same rank and
 /// equal sizes in every other dimension. `axis` may be negative.
 public func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
+    try concat(tensors[...], axis: axis)
+}
+
+/// `concat` of any random-access collection of tensors (the generator passes a stack buffer).
+func concat<C: RandomAccessCollection>(_ tensors: C, axis: Int) throws -> Tensor where C.Element == Tensor {
     let op = "concat"
     guard let first = tensors.first else { throw TensorError.invalidArgument(op: op, message: "no tensors given") }
     let ax = axis < 0 ? axis + first.rank : axis
@@ -19,18 +24,35 @@ public func concat(_ tensors: [Tensor], axis: Int) throws -> Tensor {
     let total = tensors.reduce(0) { $0 + $1.shape[ax] }
     var shape = first.shape
     shape[ax] = total
-    var out = [Float]()
-    out.reserveCapacity(outer * total * inner)
-    for o in 0..<outer {
-        for t in tensors {
-            let block = t.shape[ax] * inner
-            out.append(contentsOf: t.data[(o * block)..<((o + 1) * block)])
+    return Tensor.filled(shape) { out in
+        guard let dst = out.baseAddress else { return }
+        var written = 0
+        for o in 0..<outer {
+            for t in tensors {
+                let block = t.shape[ax] * inner
+                t.withUnsafeBufferPointer { src in
+                    if let base = src.baseAddress { (dst + written).update(from: base + o * block, count: block) }
+                }
+                written += block
+            }
         }
     }
-    return Tensor(uncheckedShape: shape, data: out)
 }
 
 /// Concatenation along the channel dimension 1 (`torch.cat(tensors, 1)` on NCHW or [N, C] tensors).
 public func concatChannels(_ tensors: [Tensor]) throws -> Tensor {
     try concat(tensors, axis: 1)
+}
+
+/// `concat([a, b, c?], axis:)` without building an array (a heap allocation per call): the operands are
+/// placed in a stack buffer.
+func concat(_ a: Tensor, _ b: Tensor, _ c: Tensor? = nil, axis: Int) throws -> Tensor {
+    try withUnsafeTemporaryAllocation(of: Tensor.self, capacity: 3) { slots in
+        slots.initializeElement(at: 0, to: a)
+        slots.initializeElement(at: 1, to: b)
+        if let c { slots.initializeElement(at: 2, to: c) }
+        let count = c == nil ? 2 : 3
+        defer { slots.prefix(count).deinitialize() }
+        return try concat(UnsafeBufferPointer(rebasing: slots.prefix(count)), axis: axis)
+    }
 }

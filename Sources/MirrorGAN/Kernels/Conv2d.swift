@@ -21,6 +21,15 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
                    stride: (Int, Int) = (1, 1), padding: Padding2D = .zero, groups: Int = 1,
                    relu6: Bool = false, residual: Tensor? = nil,
                    inputBias: Tensor? = nil, inputRelu6: Bool = false) throws -> Tensor {
+    try conv2d(x, weight: weight, bias: bias, stride: stride, padding: padding, groups: groups, relu6: relu6,
+               residual: residual, inputBias: inputBias, inputRelu6: inputRelu6, transposedWeight: nil)
+}
+
+/// `conv2d` with, optionally, the weight also as a transposed [C·kH·kW, O] matrix (`ConvLayer.withTransposedWeight`):
+/// the GEMM then multiplies by it in transposed form (groups 1 only).
+func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: Padding2D, groups: Int,
+            relu6: Bool, residual: Tensor?, inputBias: Tensor?, inputRelu6: Bool,
+            transposedWeight: Tensor?) throws -> Tensor {
     let op = "conv2d"
     try requireRank(op, x, 4, "4 ([N, C, H, W])")
     try requireRank("conv2d weight", weight, 4, "4 ([O, C/groups, kH, kW])")
@@ -48,12 +57,13 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
         try requireArgument(op, depthwise, "an input epilogue (inputBias, inputRelu6) needs a depthwise convolution")
     }
     if let inputBias { try requireShape("conv2d inputBias", inputBias, [c]) }
+    if let transposedWeight { try requireShape("conv2d transposedWeight", transposedWeight, [cg * kh * kw, o]) }
     // Both paths write every element (the GEMM with beta = 0; the depthwise kernel adds the bias and
     // applies ReLU6 itself, in registers).
-    var out = [Float](unsafeUninitializedCapacity: count) { _, initialized in initialized = count }
+    let out = TensorBuffer.uninitialized(count)
     x.withUnsafeBufferPointer { xp in
         weight.withUnsafeBufferPointer { wp in
-            out.withUnsafeMutableBufferPointer { op in
+            out.withFreshStorage { op in
                 if depthwise {
                     withOptionalPointer(bias) { bp in
                         withOptionalPointer(residual) { rp in
@@ -66,13 +76,16 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
                         }
                     }
                 } else {
-                    groupedConv2d(x: xp, weight: wp, out: op, n: n, outChannels: o, groups: groups, g: geometry)
+                    withOptionalPointer(groups == 1 ? transposedWeight : nil) { tp in
+                        groupedConv2d(x: xp, weight: wp, transposedWeight: tp, out: op, n: n, outChannels: o,
+                                      groups: groups, g: geometry)
+                    }
                 }
             }
         }
     }
     if !depthwise && (bias != nil || relu6 || residual != nil) {
-        addChannelBias(&out, bias: bias, channels: o, plane: geometry.outH * geometry.outW, relu6: relu6,
+        addChannelBias(out, bias: bias, channels: o, plane: geometry.outH * geometry.outW, relu6: relu6,
                        residual: residual)
     }
     return Tensor(uncheckedShape: [n, o, geometry.outH, geometry.outW], data: out)
@@ -98,7 +111,9 @@ struct ConvGeometry {
 }
 
 /// im2col + sgemm per image and group: out[g] (Og × P) = W[g] (Og × Cg·kH·kW) · cols (Cg·kH·kW × P).
+/// With `transposedWeight` ([Cg·kH·kW, O], groups 1) the product reads it in transposed form instead.
 private func groupedConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBufferPointer<Float>,
+                           transposedWeight: UnsafePointer<Float>?,
                            out: UnsafeMutableBufferPointer<Float>, n: Int, outChannels: Int, groups: Int,
                            g: ConvGeometry) {
     let cg = g.c / groups, og = outChannels / groups
@@ -109,22 +124,19 @@ private func groupedConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBufferPo
     let columnCount = g.isPointwise ? 0 : rowsK * plane
     do {
         let cols = UnsafeMutableBufferPointer(start: ScratchBuffer.current.floats(columnCount), count: columnCount)
+        // W (og × rowsK) as stored, or read transposed from Wᵀ (rowsK × og, one group).
+        let a = transposedWeight.map { UnsafeBufferPointer(start: $0, count: rowsK * og) } ?? weight
+        let transposeA = transposedWeight != nil
         for image in 0..<n {
             for group in 0..<groups {
                 let inputOffset = (image * g.c + group * cg) * g.h * g.w
                 let outputOffset = (image * outChannels + group * og) * plane
-                if g.isPointwise {
-                    sgemm(transposeA: false, transposeB: false, m: og, n: plane, k: rowsK,
-                          a: weight, aOffset: group * og * rowsK, lda: rowsK,
-                          b: x, bOffset: inputOffset, ldb: plane,
-                          c: out, cOffset: outputOffset, ldc: plane)
-                } else {
-                    im2col(x: x, offset: inputOffset, channels: cg, g: g, columns: cols)
-                    sgemm(transposeA: false, transposeB: false, m: og, n: plane, k: rowsK,
-                          a: weight, aOffset: group * og * rowsK, lda: rowsK,
-                          b: UnsafeBufferPointer(cols), ldb: plane,
-                          c: out, cOffset: outputOffset, ldc: plane)
-                }
+                let b = g.isPointwise ? x : UnsafeBufferPointer(cols)
+                if !g.isPointwise { im2col(x: x, offset: inputOffset, channels: cg, g: g, columns: cols) }
+                sgemm(transposeA: transposeA, transposeB: false, m: og, n: plane, k: rowsK,
+                      a: a, aOffset: transposeA ? 0 : group * og * rowsK, lda: transposeA ? og : rowsK,
+                      b: b, bOffset: g.isPointwise ? inputOffset : 0, ldb: plane,
+                      c: out, cOffset: outputOffset, ldc: plane)
             }
         }
     }
@@ -166,9 +178,9 @@ private struct DepthwiseEpilogue {
 }
 
 /// `body` with a pointer to the tensor's elements, or nil for no tensor.
-private func withOptionalPointer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) -> R) -> R {
-    guard let t else { return body(nil) }
-    return t.withUnsafeBufferPointer { body($0.baseAddress) }
+func withOptionalPointer<R>(_ t: Tensor?, _ body: (UnsafePointer<Float>?) throws -> R) rethrows -> R {
+    guard let t else { return try body(nil) }
+    return try t.withUnsafeBufferPointer { try body($0.baseAddress) }
 }
 
 /// dst[i] = relu6?(src[i] + bias) for i < count (`relu6` decides the clamp).
@@ -338,12 +350,12 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
 /// Adds `bias[ch]` (if any) to every element of channel `ch` of an [N, channels, plane] buffer, then
 /// `residual` (if any, same shape), then clamps to [0, 6] when `relu6` is set; one pass, split over the
 /// kernel threads by plane.
-func addChannelBias(_ data: inout [Float], bias: Tensor?, channels: Int, plane: Int, relu6 clamp: Bool = false,
+func addChannelBias(_ data: TensorBuffer, bias: Tensor?, channels: Int, plane: Int, relu6 clamp: Bool = false,
                     residual: Tensor? = nil) {
     guard channels > 0, plane > 0 else { return }
     withOptionalPointer(bias) { bp in
         withOptionalPointer(residual) { rp in
-            data.withUnsafeMutableBufferPointer { d in
+            data.withFreshStorage { d in
                 guard let dp = d.baseAddress else { return }
                 parallelFor(d.count / plane) { item in
                     let p = dp + item * plane

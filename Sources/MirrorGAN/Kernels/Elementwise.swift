@@ -16,11 +16,11 @@ public func scale(_ x: Tensor, by factor: Float) -> Tensor {
 @inline(__always)
 private func zipElements(_ op: String, _ a: Tensor, _ b: Tensor, _ f: (Float, Float) -> Float) throws -> Tensor {
     try requireShape(op, b, a.shape)
-    var out = a.data
-    b.withUnsafeBufferPointer { bp in
-        out.withUnsafeMutableBufferPointer { o in
-            for i in 0..<o.count { o[i] = f(o[i], bp[i]) }
+    return Tensor.filled(a.shape) { o in
+        a.withUnsafeBufferPointer { ap in
+            b.withUnsafeBufferPointer { bp in
+                for i in 0..<o.count { o[i] = f(ap[i], bp[i]) }
+            }
         }
     }
-    return Tensor(uncheckedShape: a.shape, data: out)
 }

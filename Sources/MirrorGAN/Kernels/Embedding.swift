@@ -8,13 +8,15 @@
 public func embedding(_ ids: [Int], weight: Tensor) throws -> Tensor {
     try requireRank("embedding weight", weight, 2, "2 ([V, D])")
     let (vocabulary, dim) = (weight.shape[0], weight.shape[1])
-    var out = [Float]()
-    out.reserveCapacity(ids.count * dim)
-    for id in ids {
-        guard id >= 0 && id < vocabulary else { throw TensorError.indexOutOfRange(op: "embedding", index: id, bound: vocabulary) }
-        out.append(contentsOf: weight.data[(id * dim)..<((id + 1) * dim)])
+    for id in ids where id < 0 || id >= vocabulary {
+        throw TensorError.indexOutOfRange(op: "embedding", index: id, bound: vocabulary)
     }
-    return Tensor(uncheckedShape: [ids.count, dim], data: out)
+    return Tensor.filled([ids.count, dim]) { out in
+        weight.withUnsafeBufferPointer { w in
+            guard let dst = out.baseAddress, let src = w.baseAddress else { return }
+            for (i, id) in ids.enumerated() { (dst + i * dim).update(from: src + id * dim, count: dim) }
+        }
+    }
 }
 
 /// Embedding lookup for a rectangular batch of sequences (`[B][T]` ids, padded by the caller).

@@ -11,9 +11,9 @@ public func glu(_ x: Tensor) throws -> Tensor {
     let block = half * inner
     var shape = x.shape
     shape[1] = half
-    var out = [Float](repeating: 0, count: n * block)
+    let out = TensorBuffer.zeros(n * block)
     x.withUnsafeBufferPointer { xp in
-        out.withUnsafeMutableBufferPointer { o in
+        out.withFreshStorage { o in
             for image in 0..<n {
                 let a = image * 2 * block, g = a + block, dst = image * block
                 for i in 0..<block { o[dst + i] = xp[a + i] * sigmoidScalar(xp[g + i]) }

@@ -28,7 +28,7 @@ public struct LSTMWeights: Sendable {
         }
         self.weightIH = weightIH
         self.weightHH = weightHH
-        self.bias = Tensor(uncheckedShape: [4 * hidden], data: bias)
+        self.bias = Tensor(uncheckedShape: [4 * hidden], data: TensorBuffer(bias))
     }
 }
 
@@ -38,7 +38,8 @@ public struct LSTMState: Sendable, Equatable {
     public init(h: Tensor, c: Tensor) { self.h = h; self.c = c }
     /// Zero state for `batch` sequences (PyTorch's default initial state).
     public static func zeros(batch: Int, hidden: Int) -> LSTMState {
-        LSTMState(h: Tensor(shape: [batch, hidden]), c: Tensor(shape: [batch, hidden]))
+        // From the thread's arena: a decoder starts from this state on every request.
+        LSTMState(h: Tensor.zeroFilled([batch, hidden]) { _ in }, c: Tensor.zeroFilled([batch, hidden]) { _ in })
     }
 }
 
@@ -65,11 +66,16 @@ public func lstmCell(inputGates: Tensor, state: LSTMState, weights: LSTMWeights)
     try requireShape("lstmCell input gates", inputGates, [batch, 4 * hidden])
     try requireShape("lstmCell h", state.h, [batch, hidden])
     try requireShape("lstmCell c", state.c, [batch, hidden])
-    var gates = inputGates.data
-    var h = state.h.data, c = state.c.data
-    gates.withUnsafeMutableBufferPointer { g in
-        h.withUnsafeMutableBufferPointer { hp in
-            c.withUnsafeMutableBufferPointer { cp in
+    // The new state starts as a copy of the old one, and the gates as a copy of the input gates, in
+    // buffers from the thread's arena (the gates' one goes back to it on return).
+    let gates = TensorBuffer.uninitialized(batch * 4 * hidden)
+    let h = TensorBuffer.uninitialized(batch * hidden), c = TensorBuffer.uninitialized(batch * hidden)
+    gates.withFreshStorage { g in
+        h.withFreshStorage { hp in
+            c.withFreshStorage { cp in
+                inputGates.withUnsafeBufferPointer { src in _ = g.update(fromContentsOf: src) }
+                state.h.withUnsafeBufferPointer { src in _ = hp.update(fromContentsOf: src) }
+                state.c.withUnsafeBufferPointer { src in _ = cp.update(fromContentsOf: src) }
                 weights.weightHH.withUnsafeBufferPointer { whh in
                     sgemm(transposeA: false, transposeB: true, m: batch, n: 4 * hidden, k: hidden,
                           a: UnsafeBufferPointer(hp), lda: hidden, b: whh, ldb: hidden,

@@ -12,12 +12,12 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> T
     let inFeatures = weight.shape[1], outFeatures = weight.shape[0]
     guard x.shape[x.rank - 1] == inFeatures else {
         throw TensorError.shapeMismatch(op: "linear (input [..., in] vs weight [out, in])",
-                                        expected: Array(x.shape.dropLast()) + [inFeatures], actual: x.shape)
+                                        expected: x.shape.replacing(x.rank - 1, with: inFeatures), actual: x.shape)
     }
     if let bias { try requireShape("linear bias", bias, [outFeatures]) }
     let rows = x.shape.dropLast().reduce(1, *)
-    var out = [Float](repeating: 0, count: rows * outFeatures)
-    out.withUnsafeMutableBufferPointer { o in
+    let out = TensorBuffer.zeros(rows * outFeatures)
+    out.withFreshStorage { o in
         if let bias {
             // Pre-fill every row with the bias and accumulate the product on top (beta = 1).
             bias.withUnsafeBufferPointer { b in
@@ -34,5 +34,5 @@ public func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) throws -> T
             }
         }
     }
-    return Tensor(uncheckedShape: Array(x.shape.dropLast()) + [outFeatures], data: out)
+    return Tensor(uncheckedShape: x.shape.replacing(x.rank - 1, with: outFeatures), data: out)
 }

@@ -24,12 +24,12 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
             op: op, message: "inner dimensions differ: a \(a.shape)\(transposeA ? "ᵀ" : "") has K = \(k), "
                 + "b \(b.shape)\(transposeB ? "ᵀ" : "") has K = \(kb)")
     }
-    var out = [Float](repeating: 0, count: batch * m * n)
+    let out = TensorBuffer.zeros(batch * m * n)
     let strideA = batchA == 1 ? 0 : ar * ac
     let strideB = batchB == 1 ? 0 : br * bc
     a.withUnsafeBufferPointer { ap in
         b.withUnsafeBufferPointer { bp in
-            out.withUnsafeMutableBufferPointer { o in
+            out.withFreshStorage { o in
                 for i in 0..<batch {
                     sgemm(transposeA: transposeA, transposeB: transposeB, m: m, n: n, k: k,
                           a: ap, aOffset: i * strideA, lda: ac,
@@ -39,6 +39,6 @@ public func matmul(_ a: Tensor, _ b: Tensor, transposeA: Bool = false, transpose
             }
         }
     }
-    let shape = (a.rank == 2 && b.rank == 2) ? [m, n] : [batch, m, n]
+    let shape: Shape = (a.rank == 2 && b.rank == 2) ? [m, n] : [batch, m, n]
     return Tensor(uncheckedShape: shape, data: out)
 }

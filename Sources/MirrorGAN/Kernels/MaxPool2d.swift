@@ -6,9 +6,9 @@
 public func maxPool2d(_ x: Tensor, kernel: (Int, Int), stride: (Int, Int)? = nil,
                       padding: Padding2D = .zero) throws -> Tensor {
     let window = try PoolWindow(op: "maxPool2d", x: x, kernel: kernel, stride: stride ?? kernel, padding: padding)
-    var out = [Float](repeating: 0, count: window.outputCount)
+    let out = TensorBuffer.zeros(window.outputCount)
     x.withUnsafeBufferPointer { xp in
-        out.withUnsafeMutableBufferPointer { o in
+        out.withFreshStorage { o in
             for plane in 0..<window.planes {
                 let src = plane * window.h * window.w
                 for oy in 0..<window.outH {

@@ -28,11 +28,146 @@ func parallelFor(_ count: Int, _ body: (Int) -> Void) {
         for i in 0..<count { body(i) }
         return
     }
-    withoutActuallyEscaping(body) { body in
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            let lo = count * t / threads, hi = count * (t + 1) / threads
-            for i in lo..<hi { body(i) }
+    // No closure is made here: a capturing closure handed to the pool would be a heap-allocated context
+    // on every call. The pool gets `body` itself (its context stays on this stack) and cuts the chunks.
+    let ran = withoutActuallyEscaping(body) { KernelPool.shared.run(count: count, threads: threads, $0) }
+    if !ran {
+        // The helpers are busy with another call (a nested one, or another worker's): run here.
+        for i in 0..<count { body(i) }
+    }
+}
+
+/// Chunk `t` of `threads` contiguous chunks of 0..<count (the same cut at any thread count's run).
+@inline(__always)
+private func runChunk(_ t: Int, of threads: Int, count: Int, _ body: (Int) -> Void) {
+    let lo = count * t / threads, hi = count * (t + 1) / threads
+    for i in lo..<hi { body(i) }
+}
+
+/// The kernel threads' helpers: `kernelThreads − 1` threads started once and kept, that run the chunks of
+/// one `parallelFor` call at a time with the calling thread. `DispatchQueue.concurrentPerform` made one or
+/// two heap allocations per call, about 900 per request at two threads (docs/PERFORMANCE.md, "Allocations");
+/// handing a chunk to a waiting helper makes none. A helper spins briefly for the next call (kernels
+/// come in bursts) and then sleeps on a condition variable.
+final class KernelPool: @unchecked Sendable {
+    static let shared = KernelPool()
+
+    private var mutex = pthread_mutex_t()
+    private var wake = pthread_cond_t()
+    private var finished = pthread_cond_t()
+    /// Incremented for every call; helpers wait for it to change.
+    private let generation = Atomic<Int>(0)
+    /// Chunks not finished yet by helpers in the current call.
+    private let pending = Atomic<Int>(0)
+    /// Held by the call that owns the helpers.
+    private let busy = Atomic<Bool>(false)
+    /// The current call's body, index count and chunk count (read by helpers after `generation` changes).
+    // Not an Optional: a closure stored in an Optional is reabstracted through a thunk whose context is a
+    // heap allocation (one per parallelFor call). `idle` stands for "no call".
+    private static let idle: (Int) -> Void = { _ in }
+    private var job: (Int) -> Void = KernelPool.idle
+    private var hasJob = false
+    private var jobCount = 0
+    private var jobThreads = 0
+    private var helperCount = 0
+
+    private init() {
+        pthread_mutex_init(&mutex, nil)
+        pthread_cond_init(&wake, nil)
+        pthread_cond_init(&finished, nil)
+    }
+
+    /// Runs `body(i)` for i in 0..<count in `threads` chunks, chunk 0 on the calling thread. Returns false
+    /// (running nothing) when another call holds the helpers.
+    func run(count: Int, threads: Int, _ body: @escaping (Int) -> Void) -> Bool {
+        guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
+        defer { busy.store(false, ordering: .releasing) }
+        pthread_mutex_lock(&mutex)
+        while helperCount < threads - 1 { startHelper(index: helperCount + 1) }
+        job = body
+        hasJob = true
+        jobCount = count
+        jobThreads = threads
+        pending.store(threads - 1, ordering: .relaxed)
+        generation.add(1, ordering: .releasing)
+        pthread_cond_broadcast(&wake)
+        pthread_mutex_unlock(&mutex)
+
+        MirrorGAN.runChunk(0, of: threads, count: count, body)
+
+        var spins = 0
+        while pending.load(ordering: .acquiring) > 0 && spins < 20_000 { spins += 1 }
+        if pending.load(ordering: .acquiring) > 0 {
+            pthread_mutex_lock(&mutex)
+            while pending.load(ordering: .acquiring) > 0 { pthread_cond_wait(&finished, &mutex) }
+            pthread_mutex_unlock(&mutex)
         }
+        pthread_mutex_lock(&mutex)
+        job = KernelPool.idle  // the closure must not outlive the caller's `withoutActuallyEscaping`
+        hasJob = false
+        pthread_mutex_unlock(&mutex)
+        return true
+    }
+
+    /// Called with `mutex` held.
+    private func startHelper(index: Int) {
+        helperCount += 1
+        let pool = Unmanaged.passRetained(self).toOpaque()
+        var attributes = pthread_attr_t()
+        pthread_attr_init(&attributes)
+        pthread_attr_setdetachstate(&attributes, Int32(PTHREAD_CREATE_DETACHED))
+        var thread = pthread_t()
+        // The helper starts from the generation before the call that starts it (read here, under the
+        // mutex: read by the new thread, it could already include that call, which it would then miss).
+        let argument = UnsafeMutablePointer<(UnsafeMutableRawPointer, Int, Int)>.allocate(capacity: 1)
+        argument.initialize(to: (pool, index, generation.load(ordering: .relaxed)))
+        let status = pthread_create(&thread, &attributes, { raw in
+            guard let raw else { return nil }
+            let typed = raw.assumingMemoryBound(to: (UnsafeMutableRawPointer, Int, Int).self)
+            let (pool, index, start) = typed.pointee
+            typed.deallocate()
+            Unmanaged<KernelPool>.fromOpaque(pool).takeRetainedValue().helperLoop(index: index, from: start)
+            return nil
+        }, argument)
+        pthread_attr_destroy(&attributes)
+        precondition(status == 0, "KernelPool: pthread_create failed (\(status))")
+    }
+
+    private func helperLoop(index: Int, from start: Int) -> Never {
+        var seen = start
+        while true {
+            var spins = 0
+            while generation.load(ordering: .acquiring) == seen && spins < 20_000 { spins += 1 }
+            pthread_mutex_lock(&mutex)
+            while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&wake, &mutex) }
+            seen = generation.load(ordering: .acquiring)
+            pthread_mutex_unlock(&mutex)
+            guard runChunk(index: index, generation: seen) else { continue }
+            if pending.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
+                pthread_mutex_lock(&mutex)
+                pthread_cond_signal(&finished)
+                pthread_mutex_unlock(&mutex)
+            }
+        }
+    }
+
+    /// Runs this helper's chunk of the current call, if it has one. A function of its own so that its
+    /// reference to the caller's closure is gone when it returns, before the helper reports the chunk
+    /// done (after which the caller's stack frame, which holds the closure's context, may end).
+    @inline(never)
+    private func runChunk(index: Int, generation expected: Int) -> Bool {
+        pthread_mutex_lock(&mutex)
+        // A call this helper slept through has ended; a newer one is picked up on the next turn.
+        let current = generation.load(ordering: .acquiring) == expected
+        guard current && hasJob && index < jobThreads else {
+            pthread_mutex_unlock(&mutex)
+            return false
+        }
+        let work = job
+        let (count, threads) = (jobCount, jobThreads)
+        pthread_mutex_unlock(&mutex)
+        MirrorGAN.runChunk(index, of: threads, count: count, work)
+        return true
     }
 }
 
@@ -69,12 +204,13 @@ final class ScratchBuffer {
     fileprivate static func make() -> ScratchBuffer { ScratchBuffer() }
 }
 
-/// A thread's two scratch buffers, found through a pthread key: kernels look them up once per work item
-/// (thousands of times per request), and `Thread.current.threadDictionary` with a String key cost a
-/// dictionary lookup and a bridged string each time.
-private final class ThreadScratch {
+/// A thread's two scratch buffers and its tensor arena, found through a pthread key: kernels look them up
+/// once per work item (thousands of times per request), and `Thread.current.threadDictionary` with a
+/// String key cost a dictionary lookup and a bridged string each time.
+final class ThreadScratch {
     let current = ScratchBuffer.make()
     let perItem = ScratchBuffer.make()
+    let arena = TensorArena()
 
     private static let key: pthread_key_t = {
         var key = pthread_key_t()

@@ -19,19 +19,18 @@ struct BlockedOperands {
 
 /// Calls `body(operands, image, first, count)` for the blocks [first, first + count) of `rows` rows, at most
 /// `rowsPerBlock` each, of every image in turn.
-func forEachRowBlock(x: Tensor, weights: [Float], bias: [Float], residual: Tensor?, out: inout [Float],
+func forEachRowBlock(x: Tensor, weights: [Float], bias: [Float], residual: Tensor?, out: TensorBuffer,
                      images: Int, rows: Int, rowsPerBlock: Int,
                      _ body: (BlockedOperands, _ image: Int, _ first: Int, _ count: Int) -> Void) {
     precondition(rowsPerBlock >= 1, "forEachRowBlock: rowsPerBlock must be ≥ 1")
-    let noResidual = [Float]()
-    (residual?.data ?? noResidual).withUnsafeBufferPointer { rb in
+    withOptionalPointer(residual) { rp in
         x.withUnsafeBufferPointer { xb in
             weights.withUnsafeBufferPointer { wb in
                 bias.withUnsafeBufferPointer { bb in
-                    out.withUnsafeMutableBufferPointer { ob in
+                    out.withFreshStorage { ob in
                         guard let xp = xb.baseAddress, let bp = bb.baseAddress, let op = ob.baseAddress else { return }
                         let operands = BlockedOperands(x: xp, weights: wb, bias: bp,
-                                                       residual: residual == nil ? nil : rb.baseAddress, out: op)
+                                                       residual: rp, out: op)
                         for image in 0..<images {
                             var first = 0
                             while first < rows {

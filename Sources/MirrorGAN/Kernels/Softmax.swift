@@ -30,7 +30,9 @@ public func softmax(_ x: Tensor, axis: Int = -1, mask: Tensor? = nil) throws -> 
         let strides = Tensor.strides(of: mask.shape)
         maskStrides = zip(strides, mask.shape).map { $1 == 1 ? 0 : $0 }
     }
-    let xStrides = Tensor.strides(of: x.shape)
+    // Only a mask or the general loop needs x's strides (an array: computed only then, so that the
+    // generator's unmasked softmaxes allocate nothing).
+    let xStrides = mask != nil || (inner != 1 && inner < 8) ? Tensor.strides(of: x.shape) : []
 
     // Fast paths: rows (the last axis) with a broadcast padding mask, and a middle axis without a mask
     // vectorised across ≥ 8 contiguous inner positions — the layout of both of the generator's attention
@@ -53,11 +55,11 @@ func softmaxGeneral(_ x: Tensor, axis ax: Int, mask: Tensor?, maskStrides: [Int]
     let length = x.shape[ax]
     let outer = x.shape[..<ax].reduce(1, *)
     let inner = x.shape[(ax + 1)...].reduce(1, *)
-    var out = [Float](repeating: 0, count: x.count)
+    let out = TensorBuffer.zeros(x.count)
     var row = [Float](repeating: 0, count: length)
     var masked = [Bool](repeating: false, count: length)
     x.withUnsafeBufferPointer { xp in
-        out.withUnsafeMutableBufferPointer { o in
+        out.withFreshStorage { o in
             for outerIndex in 0..<outer {
                 for innerIndex in 0..<inner {
                     let base = outerIndex * length * inner + innerIndex
@@ -108,13 +110,11 @@ private func maskOffset(_ flat: Int, xStrides: [Int], maskStrides: [Int]) -> Int
 /// Softmax of contiguous rows (the last axis), with an optional broadcast mask.
 private func softmaxRows(_ x: Tensor, length: Int, mask: Tensor?, maskStrides: [Int]?, xStrides: [Int], axis: Int) -> Tensor {
     let rows = length == 0 ? 0 : x.count / length
-    var out = [Float](repeating: 0, count: x.count)
-    let emptyMask = [Float]()
-    (mask?.data ?? emptyMask).withUnsafeBufferPointer { mb in
+    let out = TensorBuffer.zeros(x.count)
+    withOptionalPointer(mask) { mp in
         x.withUnsafeBufferPointer { xb in
-            out.withUnsafeMutableBufferPointer { ob in
+            out.withFreshStorage { ob in
                 guard let xp = xb.baseAddress, let op = ob.baseAddress else { return }
-                let mp = mask == nil ? nil : mb.baseAddress  // an empty array may still have a base address
                 parallelFor(rows) { r in
                     let src = xp + r * length, dst = op + r * length
                     var mBase = 0, mStride = 0
@@ -155,11 +155,11 @@ private func softmaxRows(_ x: Tensor, length: Int, mask: Tensor?, maskStrides: [
 
 /// Softmax over a middle axis without a mask, vectorised across the contiguous inner positions.
 private func softmaxAcross(_ x: Tensor, outer: Int, length: Int, inner: Int) -> Tensor {
-    var out = [Float](unsafeUninitializedCapacity: x.count) { _, count in count = x.count }  // all written
+    let out = TensorBuffer.uninitialized(x.count)  // all written
     let chunk = 256
     let chunks = (inner + chunk - 1) / chunk
     x.withUnsafeBufferPointer { xb in
-        out.withUnsafeMutableBufferPointer { ob in
+        out.withFreshStorage { ob in
             guard let xp = xb.baseAddress, let op = ob.baseAddress else { return }
             parallelFor(outer * chunks) { item in
                 let o = item / chunks, k0 = (item % chunks) * chunk

@@ -6,9 +6,9 @@ public func upsampleNearest2x(_ x: Tensor) throws -> Tensor {
     try requireRank("upsampleNearest2x", x, 4, "4 ([N, C, H, W])")
     let (n, c, h, w) = (x.shape[0], x.shape[1], x.shape[2], x.shape[3])
     let ow = 2 * w
-    var out = [Float](repeating: 0, count: n * c * 4 * h * w)
+    let out = TensorBuffer.zeros(n * c * 4 * h * w)
     x.withUnsafeBufferPointer { xp in
-        out.withUnsafeMutableBufferPointer { o in
+        out.withFreshStorage { o in
             for plane in 0..<(n * c) {
                 let src = plane * h * w, dst = plane * 4 * h * w
                 for y in 0..<h {

@@ -28,6 +28,7 @@ public struct UpsampleConv3x3: Sendable {
         if let bias { try requireShape("UpsampleConv3x3 bias", bias, [o]) }
         inChannels = c
         outChannels = o
+        let wd = Array(weight.data)
         // Taps of the 3×3 kernel that fall on low-resolution offset t ∈ {0, 1} for phase a ∈ {0, 1}.
         let taps: [[[Int]]] = [[[0], [1, 2]], [[0, 1], [2]]]
         var pw = [Float](repeating: 0, count: 4 * o * 4 * c)
@@ -39,7 +40,7 @@ public struct UpsampleConv3x3: Sendable {
                             for tx in 0..<2 {
                                 var s = 0.0
                                 for ky in taps[a][ty] {
-                                    for kx in taps[b][tx] { s += Double(weight.data[((oc * c + ic) * 3 + ky) * 3 + kx]) }
+                                    for kx in taps[b][tx] { s += Double(wd[((oc * c + ic) * 3 + ky) * 3 + kx]) }
                                 }
                                 pw[((2 * a + b) * o + oc) * 4 * c + (tx * 2 + ty) * c + ic] = Float(s)
                             }
@@ -49,7 +50,7 @@ public struct UpsampleConv3x3: Sendable {
             }
         }
         phaseWeights = pw
-        self.bias = bias?.data ?? [Float](repeating: 0, count: o)
+        self.bias = bias.map { Array($0.data) } ?? [Float](repeating: 0, count: o)
     }
 
     /// - Parameters: x `[N, C, H, W]`; glu: apply `F.glu(dim=1)` to the result (then O must be even);
@@ -66,7 +67,7 @@ public struct UpsampleConv3x3: Sendable {
         let o = outChannels, oOut = glu ? o / 2 : o
         let (oh, ow) = (2 * h, 2 * w)
         // Every element is written below.
-        var out = [Float](unsafeUninitializedCapacity: n * oOut * oh * ow) { _, count in count = n * oOut * oh * ow }
+        let out = TensorBuffer.uninitialized(n * oOut * oh * ow)
         if out.isEmpty { return Tensor(uncheckedShape: [n, oOut, oh, ow], data: out) }
         let wp = w + 2
         // Rows per block: shifted copies (6·C·(R+1)·Wp) plus phase results (4·O·R·Wp) within ~8 MB.
@@ -74,7 +75,7 @@ public struct UpsampleConv3x3: Sendable {
         let sCount = 6 * c * (rows + 1) * wp
         let scratch = ScratchBuffer.current.floats(sCount + 4 * o * rows * wp)
         let shifted = scratch, phases = scratch + sCount
-        forEachRowBlock(x: x, weights: phaseWeights, bias: bias, residual: nil, out: &out, images: n, rows: h,
+        forEachRowBlock(x: x, weights: phaseWeights, bias: bias, residual: nil, out: out, images: n, rows: h,
                         rowsPerBlock: rows) { k, image, i0, r in
             let xp = k.x, pw = k.weights.baseAddress!, bp = k.bias, op = k.out
             let q = (r + 1) * wp  // columns of one shifted copy (this block)

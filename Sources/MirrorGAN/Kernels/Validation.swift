@@ -17,7 +17,7 @@ func requireRank(_ op: String, _ t: Tensor, _ rank: Int, _ description: String) 
 }
 
 @inline(__always)
-func requireShape(_ op: String, _ t: Tensor, _ expected: [Int]) throws {
+func requireShape(_ op: String, _ t: Tensor, _ expected: Shape) throws {
     guard t.shape == expected else {
         throw TensorError.shapeMismatch(op: op, expected: expected, actual: t.shape)
     }

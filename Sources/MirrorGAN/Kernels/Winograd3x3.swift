@@ -14,13 +14,16 @@ public enum ConvEpilogue: Sendable {
 extension ConvEpilogue {
     /// Checks the epilogue against a convolution's `[N, O, H, W]` result: the output channel count (O/2
     /// with GLU, which needs O even) and the residual tensor, if any (which must have that shape).
-    func resolve(_ op: String, outChannels o: Int, shape: [Int]) throws -> (outChannels: Int, residual: Tensor?) {
+    func resolve(_ op: String, outChannels o: Int, shape: Shape) throws -> (outChannels: Int, residual: Tensor?) {
         switch self {
         case .glu:
             try requireArgument(op, o % 2 == 0, "GLU needs an even channel count, got \(o)")
             return (o / 2, nil)
         case let .residual(r):
-            try requireShape(op + " residual", r, shape)
+            // The operation's name is built only on failure (a concatenation per call was a heap allocation).
+            guard r.shape == shape else {
+                throw TensorError.shapeMismatch(op: op + " residual", expected: shape, actual: r.shape)
+            }
             return (o, r)
         case .identity, .tanh:
             return (o, nil)
@@ -54,6 +57,7 @@ public struct Winograd3x3: Sendable {
         if let bias { try requireShape("Winograd3x3 bias", bias, [o]) }
         inChannels = c
         outChannels = o
+        let wd = Array(weight.data)
         let gm: [[Double]] = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
         var u = [Float](repeating: 0, count: 16 * o * c)
         for oc in 0..<o {
@@ -63,7 +67,7 @@ public struct Winograd3x3: Sendable {
                     for j in 0..<4 {
                         var s = 0.0
                         for ky in 0..<3 {
-                            for kx in 0..<3 { s += gm[i][ky] * Double(weight.data[base + ky * 3 + kx]) * gm[j][kx] }
+                            for kx in 0..<3 { s += gm[i][ky] * Double(wd[base + ky * 3 + kx]) * gm[j][kx] }
                         }
                         u[((4 * i + j) * o + oc) * c + ic] = Float(s)
                     }
@@ -71,7 +75,7 @@ public struct Winograd3x3: Sendable {
             }
         }
         self.u = u
-        self.bias = bias?.data ?? [Float](repeating: 0, count: o)
+        self.bias = bias.map { Array($0.data) } ?? [Float](repeating: 0, count: o)
     }
 
     /// - Parameters: x `[N, C, H, W]`; blockBudget: scratch floats per block of tile rows (tests lower it).
@@ -84,7 +88,7 @@ public struct Winograd3x3: Sendable {
         let o = outChannels
         let (oOut, residual) = try epilogue.resolve(op, outChannels: o, shape: [n, o, h, w])
         // Every element is written below.
-        var out = [Float](unsafeUninitializedCapacity: n * oOut * h * w) { _, count in count = n * oOut * h * w }
+        let out = TensorBuffer.uninitialized(n * oOut * h * w)
         if out.isEmpty { return Tensor(uncheckedShape: [n, oOut, h, w], data: out) }
         let tw = (w + 1) / 2, th = (h + 1) / 2
         let half = tw + 1  // even / odd columns of a padded row (W + 2 ≤ 2·half)
@@ -95,7 +99,7 @@ public struct Winograd3x3: Sendable {
         let vBuf = scratch, mBuf = scratch + vCount
         let mode: Int
         switch epilogue { case .identity: mode = 0; case .glu: mode = 1; case .tanh: mode = 2; case .residual: mode = 3 }
-        forEachRowBlock(x: x, weights: u, bias: bias, residual: residual, out: &out, images: n, rows: th,
+        forEachRowBlock(x: x, weights: u, bias: bias, residual: residual, out: out, images: n, rows: th,
                         rowsPerBlock: rowsPerBlock) { k, image, ty0, rowsHere in
             let xp = k.x, ub = k.weights, bp = k.bias, op = k.out, rp = k.residual
             let tiles = rowsHere * tw

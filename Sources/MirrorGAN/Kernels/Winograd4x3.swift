@@ -35,8 +35,9 @@ public struct Winograd4x3: Sendable {
         inChannels = c
         outChannels = o
         upsampling = false
-        u = Self.transformKernels(o: o, c: c) { oc, ic, ky, kx in Double(weight.data[((oc * c + ic) * 3 + ky) * 3 + kx]) }
-        self.bias = bias?.data ?? [Float](repeating: 0, count: o)
+        let wd = Array(weight.data)
+        u = Self.transformKernels(o: o, c: c) { oc, ic, ky, kx in Double(wd[((oc * c + ic) * 3 + ky) * 3 + kx]) }
+        self.bias = bias.map { Array($0.data) } ?? [Float](repeating: 0, count: o)
     }
 
     /// nearest ×2 upsampling → conv3x3 (pad 1) → GLU, computed on the low-resolution input (spec §3.2
@@ -69,12 +70,13 @@ public struct Winograd4x3: Sendable {
         @inline(__always) func fold(_ a: Int, _ r: Int, _ tap: (Int) -> Double) -> Double {
             a == 0 ? [tap(0), tap(1) + tap(2), 0][r] : [0, tap(0) + tap(1), tap(2)][r]
         }
+        let wd = Array(weight.data)
         u = Self.transformKernels(o: 4 * o, c: c) { k, ic, ky, kx in
             let (oc, a, b) = original(k)
             let base = (oc * c + ic) * 9
-            return fold(a, ky) { sy in fold(b, kx) { sx in Double(weight.data[base + sy * 3 + sx]) } }
+            return fold(a, ky) { sy in fold(b, kx) { sx in Double(wd[base + sy * 3 + sx]) } }
         }
-        let bias0 = bias?.data ?? [Float](repeating: 0, count: o)
+        let bias0 = bias.map { Array($0.data) } ?? [Float](repeating: 0, count: o)
         self.bias = (0..<(4 * o)).map { bias0[original($0).oc] }
     }
 
@@ -118,8 +120,8 @@ public struct Winograd4x3: Sendable {
         let (oOut, residual) = try epilogue.resolve(op, outChannels: o, shape: [n, o, h, w])
         // Every element is written below. Upsampling: oOut = 4 phases × channels, each phase a quarter of
         // the pixels of [channels, 2H, 2W].
-        let outShape = upsampling ? [n, oOut / 4, 2 * h, 2 * w] : [n, oOut, h, w]
-        var out = [Float](unsafeUninitializedCapacity: n * oOut * h * w) { _, count in count = n * oOut * h * w }
+        let outShape: Shape = upsampling ? [n, oOut / 4, 2 * h, 2 * w] : [n, oOut, h, w]
+        let out = TensorBuffer.uninitialized(n * oOut * h * w)
         if out.isEmpty { return Tensor(uncheckedShape: outShape, data: out) }
         let tw = (w + 3) / 4, th = (h + 3) / 4
         // Phase arrays hold tw + 1 entries, padded so that the vector loads at k + 1 stay inside each array.
@@ -134,7 +136,7 @@ public struct Winograd4x3: Sendable {
         let vCount = 36 * (c * maxTiles + padFloats), mCount = 36 * (o * maxTiles + padFloats)
         let scratch = ScratchBuffer.current.floats(vCount + mCount)
         let vBuf = scratch, mBuf = scratch + vCount
-        forEachRowBlock(x: x, weights: u, bias: bias, residual: residual, out: &out, images: n, rows: th,
+        forEachRowBlock(x: x, weights: u, bias: bias, residual: residual, out: out, images: n, rows: th,
                         rowsPerBlock: rowsPerBlock) { k, image, ty0, rowsHere in
             let xp = k.x, ub = k.weights, bp = k.bias, outp = k.out, rp = k.residual
             let tiles = rowsHere * tw

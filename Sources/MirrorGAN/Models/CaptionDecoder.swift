@@ -43,31 +43,29 @@ public struct CaptionDecoder: Sendable {
     }
 
     /// Log-softmax of the next-word logits given an LSTM state after feeding `input`.
-    private func step(_ input: StepInput, _ state: LSTMState) throws -> (LSTMState, [Float]) {
+    private func step(_ input: StepInput, _ state: LSTMState) throws -> (LSTMState, Tensor) {
         let next: LSTMState
         switch input {
         case let .feature(x):
             next = try lstmCell(x, state: state, weights: lstm)
         case let .word(id):
             if let wordGates {
-                let g = 4 * config.hiddenSize
-                let row = Tensor(uncheckedShape: [1, g], data: Array(wordGates.data[(id * g)..<((id + 1) * g)]))
-                next = try lstmCell(inputGates: row, state: state, weights: lstm)
+                next = try lstmCell(inputGates: wordGates.sample(id), state: state, weights: lstm)
             } else {
-                next = try lstmCell(embedding(of: id), state: state, weights: lstm)
+                next = try lstmCell(embed.sample(id), state: state, weights: lstm)
             }
         }
-        let logits = try linear(next.h).data
-        let m = logits.max() ?? 0
-        var sum: Float = 0
-        for v in logits { sum += Foundation.exp(v - m) }
-        let lse = m + Foundation.log(sum)
-        return (next, logits.map { $0 - lse })
-    }
-
-    private func embedding(of id: Int) -> Tensor {
-        let e = config.embedSize
-        return Tensor(uncheckedShape: [1, e], data: Array(embed.data[(id * e)..<((id + 1) * e)]))
+        let logits = try linear(next.h)
+        let logp = Tensor.filled(logits.shape) { out in
+            logits.withUnsafeBufferPointer { l in
+                let m = l.max() ?? 0
+                var sum: Float = 0
+                for v in l { sum += Foundation.exp(v - m) }
+                let lse = m + Foundation.log(sum)
+                for i in 0..<l.count { out[i] = l[i] - lse }
+            }
+        }
+        return (next, logp)
     }
 
     /// Greedy decoding from one image feature `[1, embed]`: argmax at each step, up to `max_seq_length`
@@ -76,14 +74,19 @@ public struct CaptionDecoder: Sendable {
         var state = LSTMState.zeros(batch: 1, hidden: config.hiddenSize)
         var input = StepInput.feature(feature)
         var ids = [Int](), lps = [Float]()
+        ids.reserveCapacity(config.maxSeqLength)
+        lps.reserveCapacity(config.maxSeqLength)
         for _ in 0..<config.maxSeqLength {
-            let (next, logp) = try step(input, state)
+            let (next, logpTensor) = try step(input, state)
             state = next
-            var best = 0
-            for (i, v) in logp.enumerated() where v > logp[best] { best = i }
+            let (best, bestLogp) = logpTensor.withUnsafeBufferPointer { logp -> (Int, Float) in
+                var best = 0
+                for i in logp.indices where logp[i] > logp[best] { best = i }
+                return (best, logp.isEmpty ? 0 : logp[best])
+            }
             if config.endToken && best == 0 { break }
             ids.append(best)
-            lps.append(logp[best])
+            lps.append(bestLogp)
             input = .word(best)
         }
         return Decoded(ids: ids, logProbs: lps)
@@ -99,7 +102,8 @@ public struct CaptionDecoder: Sendable {
         for _ in 0..<config.maxSeqLength {
             var candidates = [(hyp: Int, id: Int, lp: Float, score: Float, state: LSTMState)]()
             for (hi, h) in live.enumerated() {
-                let (next, logp) = try step(h.input, h.state)
+                let (next, logpTensor) = try step(h.input, h.state)
+                let logp = Array(logpTensor.data)
                 // The `beam` best continuations of this hypothesis (ties: lower id first).
                 let top = logp.enumerated().sorted { $0.element != $1.element ? $0.element > $1.element : $0.offset < $1.offset }
                     .prefix(beam)

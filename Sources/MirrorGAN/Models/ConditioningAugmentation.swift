@@ -17,13 +17,24 @@ public struct ConditioningAugmentation: Sendable {
         guard epsilon.shape == [b, n] else {
             throw TensorError.shapeMismatch(op: "CA epsilon", expected: [b, n], actual: epsilon.shape)
         }
-        var mu = [Float](repeating: 0, count: b * n), lv = mu, c = mu
-        for i in 0..<b {
-            for j in 0..<n {
-                let m = x.data[i * 2 * n + j], l = x.data[i * 2 * n + n + j]
-                mu[i * n + j] = m
-                lv[i * n + j] = l
-                c[i * n + j] = epsilon.data[i * n + j] * Foundation.exp(0.5 * l) + m
+        let mu = TensorBuffer.uninitialized(b * n), lv = TensorBuffer.uninitialized(b * n)
+        let c = TensorBuffer.uninitialized(b * n)
+        x.withUnsafeBufferPointer { xp in
+            epsilon.withUnsafeBufferPointer { ep in
+                mu.withFreshStorage { mp in
+                    lv.withFreshStorage { lp in
+                        c.withFreshStorage { cp in
+                            for i in 0..<b {
+                                for j in 0..<n {
+                                    let m = xp[i * 2 * n + j], l = xp[i * 2 * n + n + j]
+                                    mp[i * n + j] = m
+                                    lp[i * n + j] = l
+                                    cp[i * n + j] = ep[i * n + j] * Foundation.exp(0.5 * l) + m
+                                }
+                            }
+                        }
+                    }
+                }
             }
         }
         return (Tensor(uncheckedShape: [b, n], data: c), Tensor(uncheckedShape: [b, n], data: mu),

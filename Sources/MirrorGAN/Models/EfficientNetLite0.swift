@@ -25,12 +25,12 @@ public struct EfficientNetLite0: Sendable {
             let hidden = input * expandRatio
             expand = expandRatio == 1 ? nil
                 : try ConvLayer(r, "_expand_conv", in: input, out: hidden, kernel: 1, padding: .fixed(.zero))
-                    .folding(r.batchNorm("_bn0", channels: hidden, eps: 1e-3))
+                    .folding(r.batchNorm("_bn0", channels: hidden, eps: 1e-3)).withTransposedWeight()
             depthwise = try ConvLayer(r, "_depthwise_conv", in: hidden, out: hidden, kernel: kernel, stride: stride,
                                       padding: .tfSame, groups: hidden)
                 .folding(r.batchNorm("_bn1", channels: hidden, eps: 1e-3))
             project = try ConvLayer(r, "_project_conv", in: hidden, out: output, kernel: 1, padding: .fixed(.zero))
-                .folding(r.batchNorm("_bn2", channels: output, eps: 1e-3))
+                .folding(r.batchNorm("_bn2", channels: output, eps: 1e-3)).withTransposedWeight()
             skip = stride == 1 && input == output  // id_skip; drop-connect is training-only
         }
 
@@ -52,7 +52,7 @@ public struct EfficientNetLite0: Sendable {
 
     init(_ r: WeightReader, config: ModelConfig.Backbone) throws {
         stem = try ConvLayer(r, "_conv_stem", in: 3, out: 32, kernel: 3, stride: 2, padding: .tfSame)
-            .folding(r.batchNorm("_bn0", channels: 32, eps: 1e-3))
+            .folding(r.batchNorm("_bn0", channels: 32, eps: 1e-3)).withTransposedWeight()
         var blocks = [MBConv]()
         for s in Self.stages {
             for i in 0..<s.repeats {
@@ -63,7 +63,7 @@ public struct EfficientNetLite0: Sendable {
         }
         self.blocks = blocks
         head = try ConvLayer(r, "_conv_head", in: 320, out: 1280, kernel: 1, padding: .fixed(.zero))
-            .folding(r.batchNorm("_bn1", channels: 1280, eps: 1e-3))
+            .folding(r.batchNorm("_bn1", channels: 1280, eps: 1e-3)).withTransposedWeight()
         self.config = config
     }
 
@@ -76,7 +76,11 @@ public struct EfficientNetLite0: Sendable {
             x = try resizeBilinear(x, height: size, width: size, alignCorners: config.alignCorners)
         }
         let (mean, std) = (config.pixelMean, config.pixelStd)
-        return Tensor(uncheckedShape: x.shape, data: x.data.map { (($0 + 1) * 0.5 - mean) / std })
+        return Tensor.filled(x.shape) { out in
+            x.withUnsafeBufferPointer { src in
+                for i in 0..<src.count { out[i] = ((src[i] + 1) * 0.5 - mean) / std }
+            }
+        }
     }
 
     /// - Parameter image: `[B, 3, H, W]` in [−1, 1].
@@ -92,12 +96,15 @@ public struct EfficientNetLite0: Sendable {
         x = try head(x, relu6: true)
         let (b, c) = (x.shape[0], x.shape[1])
         let hw = x.shape[2] * x.shape[3]
-        var pooled = [Float](repeating: 0, count: b * c)
-        for i in 0..<(b * c) {
-            var s: Float = 0
-            for k in 0..<hw { s += x.data[i * hw + k] }
-            pooled[i] = s / Float(hw)
+        let pooled = Tensor.filled([b, c]) { out in
+            x.withUnsafeBufferPointer { xp in
+                for i in 0..<(b * c) {
+                    var s: Float = 0
+                    for k in 0..<hw { s += xp[i * hw + k] }
+                    out[i] = s / Float(hw)
+                }
+            }
         }
-        return (local, Tensor(uncheckedShape: [b, c], data: pooled))
+        return (local, pooled)
     }
 }

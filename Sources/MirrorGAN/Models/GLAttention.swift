@@ -2,15 +2,20 @@
 /// (`GLAttentionGeneral`, spec §3.5). Keys: `conv_context.weight`, and with GLAM `conv_sentence_vis.weight`,
 /// `linear.{weight,bias}`.
 struct GLAttention: Sendable {
-    let convContext: Tensor  // [idf, nef] (the 1×1 conv as a matrix)
+    /// `conv_context` (a 1×1 conv) as its transposed matrix [nef, idf]: e' = W·e is computed as (Wᵀ)ᵀ·e,
+    /// because OpenBLAS's small-matrix kernel for the plain product mallocs on every call
+    /// (`ConvLayer.withTransposedWeight`).
+    let convContextT: Tensor
     let sentenceVis: ConvLayer?
     let linear: LinearLayer?
     let idf: Int
 
     init(_ r: WeightReader, idf: Int, nef: Int, ncf: Int, glam: Bool) throws {
-        convContext = try r.tensor("conv_context.weight", [idf, nef, 1, 1]).reshaped([idf, nef])
+        let convContext = try r.tensor("conv_context.weight", [idf, nef, 1, 1])
+        convContextT = Tensor(uncheckedShape: [nef, idf], data: TensorBuffer(transposing: convContext.data, rows: idf, columns: nef))
         if glam {
             sentenceVis = try ConvLayer(r, "conv_sentence_vis", in: idf, out: idf, kernel: 1, padding: .fixed(.zero))
+                .withTransposedWeight()
             linear = try LinearLayer(r, "linear", in: ncf, out: idf)  // in = CONDITION_DIM (hard-coded 100 officially)
         } else {
             sentenceVis = nil
@@ -32,28 +37,49 @@ struct GLAttention: Sendable {
         let (b, ih, iw) = (h.shape[0], h.shape[2], h.shape[3])
         let n = ih * iw, t = words.shape[2]
         // e' = conv_context(e): [B, idf, T]
-        let source = try matmul(convContext, words)
+        let source = try matmul(convContextT, words, transposeA: true)
         // Per sample, over its live words only (pitfall 7: the official tiled mask is misaligned for B > 1;
         // per-sample is correct and equal at B = 1). Masked words get −∞ scores, i.e. exactly zero
         // attention, so the softmax runs over the first `length` words and the rest stay zero. The scores
         // are computed transposed, Sᵀ = e'ᵀ h: [length, N], so the softmax runs down the columns (vectorised
         // across the N positions) and its result already is the [T, N] attention map the context needs.
-        var context = [Float](repeating: 0, count: b * idf * n)
-        var attention = [Float](repeating: 0, count: b * t * n)
+        let context = TensorBuffer.zeros(b * idf * n)
+        let attention = TensorBuffer.zeros(b * t * n)
         for i in 0..<b {
             let live = lengths[i]
             guard live > 0 else { continue }  // no live word: zero attention and context
-            var liveSource = [Float](repeating: 0, count: idf * live)  // e'[i][:, :live]
-            for r in 0..<idf {
-                for j in 0..<live { liveSource[r * live + j] = source.data[(i * idf + r) * t + j] }
+            let e = Tensor.filled([idf, live]) { dst in  // e'[i][:, :live]
+                source.withUnsafeBufferPointer { src in
+                    for r in 0..<idf {
+                        for j in 0..<live { dst[r * live + j] = src[(i * idf + r) * t + j] }
+                    }
+                }
             }
-            let e = Tensor(uncheckedShape: [idf, live], data: liveSource)
+            // e'ᵀ as well, so that both products take OpenBLAS's transposed-A kernel: its small-matrix
+            // kernel for the plain product (which ctx = e'·attn is below ~1 M multiply-adds) mallocs per call.
+            let eT = Tensor.filled([live, idf]) { dst in
+                e.withUnsafeBufferPointer { src in
+                    for r in 0..<idf {
+                        for j in 0..<live { dst[j * idf + r] = src[r * live + j] }
+                    }
+                }
+            }
             let target = try h.sample(i).reshaped([idf, n])
             let scores = try matmul(e, target, transposeA: true)  // [live, N]
             let attn = try softmax(scores.reshaped([1, live, n]), axis: 1).reshaped([live, n])
-            let ctx = try matmul(e, attn)  // [idf, N]
-            context.replaceSubrange((i * idf * n)..<((i + 1) * idf * n), with: ctx.data)
-            attention.replaceSubrange((i * t * n)..<((i * t + live) * n), with: attn.data)
+            let ctx = try matmul(eT, attn, transposeA: true)  // [idf, N]
+            context.withFreshStorage { dst in
+                ctx.withUnsafeBufferPointer { src in
+                    guard let d = dst.baseAddress, let s = src.baseAddress else { return }
+                    (d + i * idf * n).update(from: s, count: idf * n)
+                }
+            }
+            attention.withFreshStorage { dst in
+                attn.withUnsafeBufferPointer { src in
+                    guard let d = dst.baseAddress, let s = src.baseAddress else { return }
+                    (d + i * t * n).update(from: s, count: live * n)
+                }
+            }
         }
         let wordContext = Tensor(uncheckedShape: [b, idf, ih, iw], data: context)
         let wordAttention = Tensor(uncheckedShape: [b, t, ih, iw], data: attention)
@@ -77,10 +103,14 @@ func broadcastMultiply(_ x: Tensor, _ s: Tensor) throws -> Tensor {
         throw TensorError.shapeMismatch(op: "broadcastMultiply", expected: [b, c, 1, 1], actual: s.shape)
     }
     let hw = x.shape[2] * x.shape[3]
-    var out = x.data
-    for i in 0..<(b * c) {
-        let v = s.data[i]
-        for k in 0..<hw { out[i * hw + k] *= v }
+    return Tensor.filled(x.shape) { out in
+        x.withUnsafeBufferPointer { xp in
+            s.withUnsafeBufferPointer { sp in
+                for i in 0..<(b * c) {
+                    let v = sp[i]
+                    for k in 0..<hw { out[i * hw + k] = xp[i * hw + k] * v }
+                }
+            }
+        }
     }
-    return Tensor(uncheckedShape: x.shape, data: out)
 }

@@ -17,9 +17,9 @@ struct NextStage: Sendable {
         let a = try att(h, c: c, words: words, lengths: lengths)
         var x: Tensor
         if let conv, let sentence = a.sentenceContext {
-            x = try conv(concatChannels([h, a.wordContext, sentence]))
+            x = try conv(concat(h, a.wordContext, sentence, axis: 1))
         } else {
-            x = try concatChannels([h, a.wordContext])
+            x = try concat(h, a.wordContext, axis: 1)
         }
         for block in residual { x = try block(x) }
         return (try upsample(x), a.wordAttention)

@@ -85,7 +85,7 @@ struct InitStage: Sendable {
     /// - Parameters: z `[B, z_dim]`, c `[B, ncf]`. Returns h1 `[B, ngf, 64, 64]`.
     func callAsFunction(z: Tensor, c: Tensor) throws -> Tensor {
         // Condition first, then noise (pitfall 2); reshape channel-major after the GLU.
-        var h = try glu(fc(concat([c, z], axis: 1))).reshaped([c.shape[0], channels, 4, 4])
+        var h = try glu(fc(concat(c, z, axis: 1))).reshaped([c.shape[0], channels, 4, 4])
         for block in upsample { h = try block(h) }
         return h
     }

@@ -11,7 +11,13 @@ extension Generator {
                         stageDone: (Int) -> Void) throws -> Output {
         let (c, mu, logvar) = try ca(sentence, epsilon: epsilon)
         var h = try initStage(z: z, c: c)
-        var images = [try heads[0](h)], hidden = [h], attention = [Tensor]()
+        // The three result lists are allocated once at their final size (growing them was six allocations).
+        var images = [Tensor](), hidden = [Tensor](), attention = [Tensor]()
+        images.reserveCapacity(nextStages.count + 1)
+        hidden.reserveCapacity(nextStages.count + 1)
+        attention.reserveCapacity(nextStages.count)
+        images.append(try heads[0](h))
+        hidden.append(h)
         stageDone(0)
         for (i, stage) in nextStages.enumerated() {
             let (next, att) = try stage(h, c: c, words: words, lengths: lengths)

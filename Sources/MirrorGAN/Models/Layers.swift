@@ -31,6 +31,8 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
     var stride: Int = 1
     var padding: ConvPadding = .fixed(.zero)
     var groups: Int = 1
+    /// The weight as a [C·kH·kW, O] matrix (`withTransposedWeight`), for the GEMM's transposed-A form.
+    var transposedWeight: Tensor?
 
     var outChannels: Int { weight.shape[0] }
     var kernel: Int { weight.shape[2] }
@@ -59,7 +61,21 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
                                               stride: (stride, stride))
         }
         return try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: pad, groups: groups,
-                          relu6: relu6, residual: residual, inputBias: pending?.bias, inputRelu6: pending?.relu6 ?? false)
+                          relu6: relu6, residual: residual, inputBias: pending?.bias, inputRelu6: pending?.relu6 ?? false,
+                          transposedWeight: transposedWeight)
+    }
+
+    /// This layer with a transposed copy of its weight (call after folding BatchNorm into it; groups 1
+    /// only). OpenBLAS 0.3.21's small-matrix kernel for the untransposed product (the one its CBLAS
+    /// interface picks for a weight · columns product under ~1 M multiply-adds, i.e. most of the
+    /// backbone's 1×1 convolutions) mallocs a packing buffer on every call; the transposed-A product
+    /// takes another kernel, runs at the same speed (bench/PERFORMANCE.md) and allocates nothing.
+    func withTransposedWeight() -> ConvLayer {
+        guard groups == 1, weight.rank == 4 else { return self }
+        var copy = self
+        let o = weight.shape[0], k = weight.count / max(o, 1)
+        copy.transposedWeight = Tensor(uncheckedShape: [k, o], data: TensorBuffer(transposing: weight.data, rows: o, columns: k))
+        return copy
     }
 
     /// The convolution without its bias, and the epilogue (bias, ReLU6) left for the consumer to apply.
@@ -95,17 +111,23 @@ struct LinearLayer: FoldsBatchNorm, Sendable {
 extension Tensor {
     /// Sample `index` of the leading (batch) dimension, keeping it: `[1, ...]`.
     func sample(_ index: Int) -> Tensor {
+        precondition(rank >= 1 && index >= 0 && index < shape[0], "sample: index \(index) out of range for \(shape)")
         let per = shape.dropFirst().reduce(1, *)
-        return Tensor(uncheckedShape: [1] + shape.dropFirst(), data: Array(data[(index * per)..<((index + 1) * per)]))
+        return Tensor.filled(shape.replacing(0, with: 1)) { out in
+            withUnsafeBufferPointer { src in
+                guard let dst = out.baseAddress, let base = src.baseAddress else { return }
+                dst.update(from: base + index * per, count: per)
+            }
+        }
     }
 
     /// Transposes the last two dimensions of a rank-3 tensor: `[B, M, N]` → `[B, N, M]`.
     func transposedLastTwo() -> Tensor {
         precondition(rank == 3, "transposedLastTwo needs rank 3, got \(shape)")
         let (b, m, n) = (shape[0], shape[1], shape[2])
-        var out = [Float](repeating: 0, count: count)
+        let out = TensorBuffer.zeros(count)
         data.withUnsafeBufferPointer { src in
-            out.withUnsafeMutableBufferPointer { dst in
+            out.withFreshStorage { dst in
                 for i in 0..<b {
                     let base = i * m * n
                     for r in 0..<m {

@@ -43,27 +43,49 @@ public struct TextEncoder: Sendable {
         guard let t = lengths.max(), t > 0, !lengths.contains(0) else {
             throw TensorError.invalidArgument(op: "TextEncoder.encode", message: "every caption needs ≥ 1 token")
         }
-        let padded = captions.map { $0 + [Int](repeating: 0, count: t - $0.count) }
         let out: LSTMOutput
         if let tables = projectionTables {
-            let ids = padded.flatMap { $0 }
-            let gather = { (table: Tensor) throws -> Tensor in try embedding(ids, weight: table) }  // [B·T, 4H]
-            out = try lstm(projections: [gather(tables.forward), gather(tables.backward)], batch: captions.count, steps: t,
-                           lengths: lengths, forward: forward, backward: backward)
+            let vocabulary = tables.forward.shape[0], width = tables.forward.shape[1]
+            for caption in captions {
+                for id in caption where id < 0 || id >= vocabulary {
+                    throw TensorError.indexOutOfRange(op: "embedding", index: id, bound: vocabulary)
+                }
+            }
+            // Rows of the per-word table for each caption padded with id 0 to T: [B·T, 4H] (gathered in
+            // place: padded id lists were allocations per request).
+            func gather(_ table: Tensor) -> Tensor {
+                Tensor.filled([captions.count * t, width]) { dst in
+                    table.withUnsafeBufferPointer { src in
+                        guard let d = dst.baseAddress, let s = src.baseAddress else { return }
+                        for (b, caption) in captions.enumerated() {
+                            for step in 0..<t {
+                                let id = step < caption.count ? caption[step] : 0
+                                (d + (b * t + step) * width).update(from: s + id * width, count: width)
+                            }
+                        }
+                    }
+                }
+            }
+            out = try lstm(forwardProjection: gather(tables.forward), backwardProjection: gather(tables.backward),
+                           batch: captions.count, steps: t, lengths: lengths, forward: forward, backward: backward)
         } else {
+            let padded = captions.map { $0 + [Int](repeating: 0, count: t - $0.count) }
             let x = try embedding(padded, weight: encoder)  // [B, T, E]
             out = try lstm(x, lengths: lengths, forward: forward, backward: backward)
         }
         let words = out.output.transposedLastTwo()  // [B, T, nef] -> [B, nef, T]
         // h_n [2, B, H] -> [B, 2H] = [forward ; backward]
         let b = captions.count, h = featureDim / 2
-        var sentence = [Float](repeating: 0, count: b * featureDim)
-        for i in 0..<b {
-            for j in 0..<h {
-                sentence[i * featureDim + j] = out.hN.data[i * h + j]
-                sentence[i * featureDim + h + j] = out.hN.data[(b + i) * h + j]
+        let sentence = Tensor.filled([b, featureDim]) { s in
+            out.hN.withUnsafeBufferPointer { hN in
+                for i in 0..<b {
+                    for j in 0..<h {
+                        s[i * featureDim + j] = hN[i * h + j]
+                        s[i * featureDim + h + j] = hN[(b + i) * h + j]
+                    }
+                }
             }
         }
-        return (words, Tensor(uncheckedShape: [b, featureDim], data: sentence))
+        return (words, sentence)
     }
 }

@@ -79,7 +79,18 @@ public final class MirrorGANModel: Sendable {
     /// feature never depends on which captions it was computed with, or when: R-precision is identical
     /// whether the cache is cold or warm. A cold candidate costs ~0.2 ms; a warm one a cosine.
     public func bankSentences(_ indices: [Int]) throws -> [[Float]] {
-        try bankCache.features(indices) { j in try textEncoder.encode([captionBank[j]]).sentence.data }
+        var out: [[Float]] = []
+        out.reserveCapacity(indices.count)
+        try forEachBankSentence(indices) { out.append($0) }
+        return out
+    }
+
+    /// Calls `body` with the sentence feature of each bank caption in `indices`, in order (R-precision:
+    /// no array of the 99 features is built).
+    func forEachBankSentence(_ indices: [Int], _ body: ([Float]) throws -> Void) throws {
+        for j in indices {
+            try body(bankCache.feature(j) { j in try Array(textEncoder.encode([captionBank[j]]).sentence.data) })
+        }
     }
 
     /// Encodes every bank caption not encoded yet (`serve` runs this in the background once it is ready:
@@ -112,17 +123,15 @@ private final class BankFeatureCache: @unchecked Sendable {
     private let lock = NSLock()
     private var cached: [Int: [Float]] = [:]
 
-    func features(_ indices: [Int], compute: (Int) throws -> [Float]) throws -> [[Float]] {
+    func feature(_ index: Int, compute: (Int) throws -> [Float]) throws -> [Float] {
         lock.lock()
-        var out = indices.map { cached[$0] }
+        let hit = cached[index]
         lock.unlock()
-        for (k, j) in indices.enumerated() where out[k] == nil {
-            let f = try compute(j)  // outside the lock: encoding is the slow part; a race computes the same value
-            out[k] = f
-            lock.lock()
-            cached[j] = f
-            lock.unlock()
-        }
-        return out.map { $0 ?? [] }
+        if let hit { return hit }
+        let f = try compute(index)  // outside the lock: encoding is the slow part; a race computes the same value
+        lock.lock()
+        cached[index] = f
+        lock.unlock()
+        return f
     }
 }

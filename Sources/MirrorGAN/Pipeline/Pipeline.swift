@@ -134,7 +134,7 @@ extension MirrorGANModel {
                               lengths: [ids.count], epsilon: Tensor(shape: [1, g.conditionDim], data: eps))
             }
             guard let image = out.images.last else { throw PipelineError.invalidOption("generator produced no image") }
-            let png = try clock.time("encode") { try PNG.encode(image.reshaped(Array(image.shape.dropFirst()))) }
+            let png = try clock.time("encode") { try PNG.encode(image.reshaped(image.shape.droppingFirst())) }
             let (local, global) = try clock.time("backbone") { try backbone(image) }
             _ = local
             let red = try clock.time("captioner") { try redescribe(global: global, beam: options.beamSize) }
@@ -147,7 +147,7 @@ extension MirrorGANModel {
                 result.image128 = out.images[1]
             }
             if options.returnAttention, let att = out.attention.last {
-                result.attention = try att.reshaped(Array(att.shape.dropFirst()))
+                result.attention = try att.reshaped(att.shape.droppingFirst())
             }
             images.append(result)
         }
@@ -168,7 +168,7 @@ extension MirrorGANModel {
         let picks = MirrorRNG.candidateIndices(imageSeed: imageSeed, bank: captionBank, query: query, k: k)
         let trueCos = cosineSimilarity(imageCode.data, sentence.data)
         var better = 0
-        for feature in try bankSentences(picks) {
+        try forEachBankSentence(picks) { feature in
             if cosineSimilarity(imageCode.data, feature) > trueCos { better += 1 }
         }
         return RPrecision(rank: 1 + better, candidates: picks.count + 1, cosine: trueCos)
@@ -191,12 +191,14 @@ extension MirrorGANModel {
 }
 
 /// x·y / max(‖x‖·‖y‖, 1e-8), accumulated in Double.
-public func cosineSimilarity(_ a: [Float], _ b: [Float]) -> Float {
+public func cosineSimilarity<A: RandomAccessCollection, B: RandomAccessCollection>(_ a: A, _ b: B) -> Float
+    where A.Element == Float, B.Element == Float, A.Index == Int, B.Index == Int {
     var dot = 0.0, na = 0.0, nb = 0.0
     for i in 0..<min(a.count, b.count) {
-        dot += Double(a[i]) * Double(b[i])
-        na += Double(a[i]) * Double(a[i])
-        nb += Double(b[i]) * Double(b[i])
+        let x = Double(a[a.startIndex + i]), y = Double(b[b.startIndex + i])
+        dot += x * y
+        na += x * x
+        nb += y * y
     }
     return Float(dot / max((na * nb).squareRoot(), 1e-8))
 }

@@ -1,42 +1,64 @@
 /// A dense Float32 tensor in row-major (C-contiguous) layout; images are NCHW.
 ///
-/// Storage is a Swift `[Float]`, so a `Tensor` is a value type with copy-on-write: passing one around
-/// or returning it is O(1), and separate instances can be used from different threads freely
-/// (`Sendable`). A mutation copies the buffer only if it is shared.
+/// A value type with copy-on-write: passing one around or returning it is O(1), and separate instances
+/// can be used from different threads freely (`Sendable`). The shape is stored inline and the elements
+/// in a `TensorBuffer`; kernels take their outputs' buffers from the calling thread's `TensorArena`, so a
+/// forward pass in steady state allocates no heap memory (docs/PERFORMANCE.md, "Allocations").
 public struct Tensor: Sendable, Equatable {
     /// Dimensions, outermost first (for images: [N, C, H, W]). A rank-0 tensor (`[]`) holds one scalar.
-    public private(set) var shape: [Int]
+    public private(set) var shape: Shape
     /// The elements in row-major order; `data.count == shape.reduce(1, *)` always holds.
-    public private(set) var data: [Float]
+    public private(set) var data: TensorBuffer
 
     /// A tensor of zeros. Negative dimensions are a programming error (use `init(shape:data:)` for shapes
     /// that come from files or requests: it validates them).
-    public init(shape: [Int]) {
+    public init(shape: Shape) {
         self.init(shape: shape, repeating: 0)
     }
 
     /// A tensor filled with `value`. Negative dimensions are a programming error.
-    public init(shape: [Int], repeating value: Float) {
+    public init(shape: Shape, repeating value: Float) {
         let count = Tensor.elementCount(shape) ?? 0
         self.shape = shape
-        self.data = [Float](repeating: value, count: count)
+        self.data = TensorBuffer(repeating: value, count: count)
+    }
+
+    /// A tensor over `data` (row-major). Throws if the shape is invalid (a negative dimension, an
+    /// overflowing element count, a rank above `Shape.maxRank`) or does not hold `data.count` elements.
+    public init<C: Collection>(shape: [Int], data: C) throws where C.Element == Float {
+        guard let checked = Shape(validating: shape) else { throw TensorError.invalidShape(shape) }
+        try self.init(shape: checked, data: data)
     }
 
     /// A tensor over `data` (row-major). Throws if the shape is invalid or does not hold `data.count` elements.
-    public init(shape: [Int], data: [Float]) throws {
-        guard let count = Tensor.elementCount(shape) else { throw TensorError.invalidShape(shape) }
+    public init<C: Collection>(shape: Shape, data: C) throws where C.Element == Float {
+        guard let count = Tensor.elementCount(shape) else { throw TensorError.invalidShape(shape.array) }
         guard count == data.count else {
             throw TensorError.dataCountMismatch(shape: shape, expected: count, actual: data.count)
         }
         self.shape = shape
-        self.data = data
+        self.data = data as? TensorBuffer ?? TensorBuffer(data)
     }
 
     /// Internal initialiser for kernels that have already produced `data` of the right size.
-
-    init(uncheckedShape shape: [Int], data: [Float]) {
+    init(uncheckedShape shape: Shape, data: TensorBuffer) {
+        assert(Tensor.elementCount(shape) == data.count, "Tensor: \(data.count) elements for shape \(shape)")
         self.shape = shape
         self.data = data
+    }
+
+    /// A tensor from the calling thread's arena whose elements `fill` writes (all of them).
+    static func filled(_ shape: Shape, _ fill: (inout UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows -> Tensor {
+        let buffer = TensorBuffer.uninitialized(Tensor.elementCount(shape) ?? 0)
+        try buffer.withFreshStorage(fill)
+        return Tensor(uncheckedShape: shape, data: buffer)
+    }
+
+    /// A tensor of zeros from the calling thread's arena, to which `fill` adds.
+    static func zeroFilled(_ shape: Shape, _ fill: (inout UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows -> Tensor {
+        let buffer = TensorBuffer.zeros(Tensor.elementCount(shape) ?? 0)
+        try buffer.withFreshStorage(fill)
+        return Tensor(uncheckedShape: shape, data: buffer)
     }
 
     /// Number of elements, `shape.reduce(1, *)`.
@@ -45,7 +67,7 @@ public struct Tensor: Sendable, Equatable {
     public var rank: Int { shape.count }
 
     /// Element count of `shape`, or nil if a dimension is negative or the product overflows.
-    public static func elementCount(_ shape: [Int]) -> Int? {
+    public static func elementCount<C: Collection>(_ shape: C) -> Int? where C.Element == Int {
         var count = 1
         for d in shape {
             guard d >= 0 else { return nil }
@@ -57,7 +79,7 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// Row-major strides of `shape` (in elements).
-    public static func strides(of shape: [Int]) -> [Int] {
+    public static func strides(of shape: Shape) -> [Int] {
         var strides = [Int](repeating: 1, count: shape.count)
         var s = 1
         for i in stride(from: shape.count - 1, through: 0, by: -1) {
@@ -69,11 +91,14 @@ public struct Tensor: Sendable, Equatable {
 
     /// The same elements under another shape with the same element count. One dimension may be -1 and
     /// is then inferred. Throws `TensorError.invalidReshape` otherwise.
-    public func reshaped(_ newShape: [Int]) throws -> Tensor {
+    public func reshaped(_ newShape: Shape) throws -> Tensor {
         var resolved = newShape
-        let inferred = newShape.indices.filter { newShape[$0] == -1 }
-        if inferred.count > 1 { throw TensorError.invalidReshape(from: shape, to: newShape) }
-        if let i = inferred.first {
+        var inferred: Int? = nil
+        for i in newShape.indices where newShape[i] == -1 {
+            if inferred != nil { throw TensorError.invalidReshape(from: shape, to: newShape) }
+            inferred = i
+        }
+        if let i = inferred {
             var known = newShape
             known[i] = 1
             guard let rest = Tensor.elementCount(known), rest > 0, count % rest == 0 else {
@@ -88,7 +113,7 @@ public struct Tensor: Sendable, Equatable {
     }
 
     /// In-place form of `reshaped(_:)`.
-    public mutating func reshape(_ newShape: [Int]) throws {
+    public mutating func reshape(_ newShape: Shape) throws {
         self = try reshaped(newShape)
     }
 

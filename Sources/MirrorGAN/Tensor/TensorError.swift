@@ -2,15 +2,15 @@
 /// model says which layer call went wrong and with which shapes.
 public enum TensorError: Error, Equatable, CustomStringConvertible, Sendable {
     /// `op` needed an operand of shape `expected` (or compatible with it) and got `actual`.
-    case shapeMismatch(op: String, expected: [Int], actual: [Int])
+    case shapeMismatch(op: String, expected: Shape, actual: Shape)
     /// `op` needed a tensor of a given rank.
-    case rankMismatch(op: String, expected: String, actual: [Int])
+    case rankMismatch(op: String, expected: String, actual: Shape)
     /// A shape was given `count` elements of data but describes `expected` elements.
-    case dataCountMismatch(shape: [Int], expected: Int, actual: Int)
-    /// A shape had a negative dimension or its element count overflowed.
+    case dataCountMismatch(shape: Shape, expected: Int, actual: Int)
+    /// A shape had a negative dimension, its element count overflowed, or its rank exceeded `Shape.maxRank`.
     case invalidShape([Int])
     /// `reshape` to a shape with a different number of elements.
-    case invalidReshape(from: [Int], to: [Int])
+    case invalidReshape(from: Shape, to: Shape)
     /// An index (token id, sequence length, axis, …) outside `0..<bound` (or a documented range).
     case indexOutOfRange(op: String, index: Int, bound: Int)
     /// Any other invalid argument, described in `message`.
