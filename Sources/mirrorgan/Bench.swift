@@ -180,6 +180,22 @@ struct Bench: ParsableCommand {
             }
             print("heap allocations per stage (median): " + perStage.joined(separator: ", "))
         }
+        if !generatorOnly, let allocationCount {
+            // The whole request as the server runs it (`MirrorGANModel.generate`: tokenizer, noise, the
+            // passes above, PNG, redescription text, timings), in steady state.
+            let caption = ids.map { model.vocabulary[$0] }.joined(separator: " ")
+            var counts: [UInt64] = []
+            for i in 0..<3 {
+                let trace = i == 2 ? tracer : nil
+                trace?(true)
+                let before = allocationCount()
+                _ = try model.generate(caption: caption, options: GenerationOptions(seed: seed))
+                counts.append(allocationCount() - before)
+                trace?(false)
+            }
+            print("heap allocations per MirrorGANModel.generate request (steady state): \(counts.last ?? 0)")
+            print("generate_allocations_per_request=\(counts.last ?? 0)")
+        }
         if !generatorOnly { try KernelRates.run(iterations: max(3, iterations)) }
         if let dumpImages {
             var named: [String: Tensor] = [:]
@@ -188,6 +204,7 @@ struct Bench: ParsableCommand {
         }
         print("output_checksum=\(String(format: "%.6f", checksum))")
         if let rss = Self.peakRSSKiB() { print("peak_rss_mib=\(String(format: "%.1f", Double(rss) / 1024))") }
+        print("tensor_arena_mib=\(String(format: "%.1f", Double(Runtime.tensorArenaBytes()) / 1_048_576))")
         print("generator_ms_median=\(String(format: "%.3f", median(samples["generator"]!)))")
     }
 

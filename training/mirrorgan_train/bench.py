@@ -283,7 +283,7 @@ def time_swift(swift, model_dir, threads, iterations, warmup, tmp, full):
     res = {}
     for m in re.finditer(r"^(\w+)_ms_median=([0-9.]+)$", out, re.M):
         res[m.group(1)] = float(m.group(2))
-    for key in ("sgemm_gmacs", "conv3x3_gmacs", "allocations_per_request"):
+    for key in ("sgemm_gmacs", "conv3x3_gmacs", "allocations_per_request", "generate_allocations_per_request"):
         m = re.search(rf"^{key}=([0-9.]+)$", out, re.M)
         if m:
             res[key] = float(m.group(1))
@@ -452,7 +452,9 @@ def extra_lines(r):
            f"{r['weights_mib']:.1f} MiB, limit 2 × weights + 300 = {2 * r['weights_mib'] + 300:.0f} MiB)."]
     if "allocations_per_request" in sw:
         out.append(f"Heap allocations per request in steady state (Swift, LD_PRELOAD counter): "
-                   f"{sw['allocations_per_request']:.0f}.")
+                   f"{sw['allocations_per_request']:.0f} for the model passes and PNG"
+                   + (f", {sw['generate_allocations_per_request']:.0f} for the whole `MirrorGANModel.generate` "
+                      f"(tokenizer, noise, result strings)" if "generate_allocations_per_request" in sw else "") + ".")
     if "sgemm_gmacs" in sw and "conv3x3_gmacs" in sw:
         out.append(f"Kernel rates (Swift process): SGEMM 1024³ {sw['sgemm_gmacs']:.1f} GMAC/s; the generator's 3×3 "
                    f"convolutions {sw['conv3x3_gmacs']:.1f} direct-convolution GMAC/s = "
@@ -467,13 +469,15 @@ def speedup(slow, fast):
 def summary(results):
     """One row per configuration and thread count: generator and whole-request speed-ups."""
     lines = ["| configuration | threads | Swift generator ms | vs PyTorch | vs ORT | Swift request ms | "
-             "PyTorch request ms | request vs PyTorch | 3×3 conv / SGEMM | Swift peak RSS MiB | allocations / request |",
+             "PyTorch request ms | request vs PyTorch | 3×3 conv / SGEMM | Swift peak RSS MiB | allocations / request (whole generate) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for r in results.values():
         sw, pt, ox = r["swift"], r["pytorch"], r["ort"]
         conv = (f"{100 * sw['conv3x3_gmacs'] / sw['sgemm_gmacs']:.0f} %"
                 if "conv3x3_gmacs" in sw and "sgemm_gmacs" in sw else "–")
         allocs = f"{sw['allocations_per_request']:.0f}" if "allocations_per_request" in sw else "–"
+        if "generate_allocations_per_request" in sw:
+            allocs += f" ({sw['generate_allocations_per_request']:.0f})"
         lines.append(f"| {r['config']} | {r['threads']} | {fmt(sw.get('generator'))} | "
                      f"{speedup(pt.get('generator'), sw.get('generator'))} | {speedup(ox.get('generator'), sw.get('generator'))} | "
                      f"{fmt(sw.get('request'))} | {fmt(pt.get('request'))} | {speedup(pt.get('request'), sw.get('request'))} | "

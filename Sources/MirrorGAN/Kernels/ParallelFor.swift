@@ -1,4 +1,3 @@
-import Dispatch
 import Foundation
 import Synchronization
 
@@ -22,14 +21,23 @@ func kernelThreadCount() -> Int { kernelThreads.load(ordering: .relaxed) }
 
 /// Runs `body(i)` for every i in 0..<count, split into contiguous chunks over the kernel threads.
 /// Each index must be independent of the others (results are then thread-count independent).
+/// Inlined, so that at one thread the loop runs the caller's closure inline.
+@inline(__always)
 func parallelFor(_ count: Int, _ body: (Int) -> Void) {
     let threads = min(kernelThreadCount(), count)
     if threads <= 1 {
         for i in 0..<count { body(i) }
         return
     }
-    // No closure is made here: a capturing closure handed to the pool would be a heap-allocated context
-    // on every call. The pool gets `body` itself (its context stays on this stack) and cuts the chunks.
+    parallelForOnPool(count, threads: threads, body)
+}
+
+@inline(never)
+private func parallelForOnPool(_ count: Int, threads: Int, _ body: (Int) -> Void) {
+    // The pool gets `body` itself and cuts the chunks: a closure made here, capturing count and threads,
+    // would be a heap-allocated context per call. (`withoutActuallyEscaping` still boxes `body` in a
+    // 32-byte context per call, the one allocation left in a request at two or more threads; no way of
+    // handing a closure to another thread without it was found: docs/PERFORMANCE.md, "Allocations".)
     let ran = withoutActuallyEscaping(body) { KernelPool.shared.run(count: count, threads: threads, $0) }
     if !ran {
         // The helpers are busy with another call (a nested one, or another worker's): run here.

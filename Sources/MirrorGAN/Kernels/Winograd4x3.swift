@@ -18,7 +18,7 @@ import Foundation
 public struct Winograd4x3: Sendable {
     public let inChannels: Int
     public let outChannels: Int
-    /// [36][O][C]: U_ξ for ξ = 6·i + j.
+    /// [36][C][O]: U_ξ for ξ = 6·i + j, each transposed (see `transformKernels`).
     let u: [Float]
     let bias: [Float]
 
@@ -80,7 +80,9 @@ public struct Winograd4x3: Sendable {
         self.bias = (0..<(4 * o)).map { bias0[original($0).oc] }
     }
 
-    /// U_ξ = (G g Gᵀ)_ξ for every output/input channel pair, in Double: `[36][O][C]`.
+    /// U_ξ = (G g Gᵀ)_ξ for every output/input channel pair, in Double, stored transposed: `[36][C][O]`.
+    /// The GEMMs read each U_ξ in transposed form: OpenBLAS 0.3.21's small-matrix kernel for the plain
+    /// product (which the small blocks of the first stage's layers get) mallocs a packing buffer per call.
     private static func transformKernels(o: Int, c: Int, _ tap: (Int, Int, Int, Int) -> Double) -> [Float] {
         let gm: [[Double]] = [[1.0 / 4, 0, 0], [-1.0 / 6, -1.0 / 6, -1.0 / 6], [-1.0 / 6, 1.0 / 6, -1.0 / 6],
                               [1.0 / 24, 1.0 / 12, 1.0 / 6], [1.0 / 24, -1.0 / 12, 1.0 / 6], [0, 0, 1]]
@@ -95,7 +97,7 @@ public struct Winograd4x3: Sendable {
                         for ky in 0..<3 {
                             for kx in 0..<3 { s += gm[i][ky] * g[ky * 3 + kx] * gm[j][kx] }
                         }
-                        u[((6 * i + j) * o + oc) * c + ic] = Float(s)
+                        u[((6 * i + j) * c + ic) * o + oc] = Float(s)
                     }
                 }
             }
@@ -145,11 +147,11 @@ public struct Winograd4x3: Sendable {
                                phaseLen: phaseLen, ty0: ty0, rows: rowsHere,
                                v: vBuf + ch * tiles, stride: c * tiles + padFloats)
             }
-            // 36 GEMMs: M_ξ [O × tiles] = U_ξ [O × C] · V_ξ [C × tiles], one per thread at a time
+            // 36 GEMMs: M_ξ [O × tiles] = (U_ξᵀ)ᵀ [O × C] · V_ξ [C × tiles], one per thread at a time
             // (one hand-off per block instead of one per GEMM).
             parallelFor(36) { xi in
-                sgemm(transposeA: false, transposeB: false, m: o, n: tiles, k: c,
-                      a: ub, aOffset: xi * o * c, lda: c,
+                sgemm(transposeA: true, transposeB: false, m: o, n: tiles, k: c,
+                      a: ub, aOffset: xi * o * c, lda: o,
                       b: UnsafeBufferPointer(start: vBuf, count: vCount), bOffset: xi * (c * tiles + padFloats), ldb: tiles,
                       c: UnsafeMutableBufferPointer(start: mBuf, count: mCount), cOffset: xi * (o * tiles + padFloats), ldc: tiles,
                       split: false)

@@ -3,15 +3,19 @@ import Foundation
 
 /// Process-wide runtime settings.
 public enum Runtime {
+    /// Bytes the calling thread's tensor arena holds (lent or free): a worker's steady-state activation
+    /// memory (`mirrorgan bench` reports it).
+    public static func tensorArenaBytes() -> Int { TensorArena.current.heldBytes }
+
     /// Fixes the number of compute threads (call once at start-up, before serving). The kernels split
     /// their work, GEMMs included, over this many threads themselves; OpenBLAS runs single-threaded inside
     /// each piece (see `Kernels/ParallelFor.swift` for why).
     public static func setThreads(_ n: Int) {
         openblas_set_num_threads(1)
         kernelThreads.store(max(1, n), ordering: .relaxed)
-        // The kernels' temporary buffers are allocated on the dispatch worker threads; glibc gives each new
-        // thread its own malloc arena, and a 1000-request soak saw RSS jump by 9 % for a while when a new
-        // worker thread got one. Two arenas keep it flat (the allocations are short-lived and few).
+        // glibc gives each new thread its own malloc arena, and a 1000-request soak once saw RSS jump by
+        // 9 % for a while when a new thread (then a dispatch worker) got one. Two arenas keep it flat; the
+        // threads' allocations are few now (tensor memory comes from the per-thread tensor arenas).
         // mallopt is looked up at run time (Glibc's module does not export malloc.h); M_ARENA_MAX is −8.
         if let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "mallopt") {
             let mallopt = unsafeBitCast(symbol, to: (@convention(c) (Int32, Int32) -> Int32).self)
