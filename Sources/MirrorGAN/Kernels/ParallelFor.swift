@@ -135,7 +135,6 @@ final class KernelPool: @unchecked Sendable {
             let (pool, index, start) = typed.pointee
             typed.deallocate()
             Unmanaged<KernelPool>.fromOpaque(pool).takeRetainedValue().helperLoop(index: index, from: start)
-            return nil
         }, argument)
         pthread_attr_destroy(&attributes)
         precondition(status == 0, "KernelPool: pthread_create failed (\(status))")
