@@ -36,7 +36,8 @@ build() {
         $(pkg-config --cflags --libs libpng zlib) -o "$OUT/fuzz_png" ;;
     tokenizer) build_swift tokenizer $M/Pipeline/Tokenizer.swift ;;
     safetensors) build_swift safetensors $M/IO/SafeTensorsReader.swift $M/IO/MappedFile.swift \
-                   $M/IO/SafeTensorsError.swift $M/IO/SafeTensorsDType.swift $M/Tensor/Tensor.swift $M/Tensor/TensorError.swift ;;
+                   $M/IO/SafeTensorsError.swift $M/IO/SafeTensorsDType.swift $M/Tensor/*.swift \
+                   $M/Kernels/ParallelFor.swift ;;  # Tensor's arena lives in the thread state of ParallelFor.swift
     json|multipart|base64) build_swift "$1" "${SERVER_BODY[@]}" ;;
     *) echo "unknown fuzz target $1" >&2; exit 2 ;;
   esac

@@ -106,6 +106,9 @@ import Testing
             if case .invalidEntry(_, "t", _) = $0 { return true } else { return false } }, "missing dtype")
         expectError(file(header: #"{"t":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}}"#, data: data), {
             if case .invalidEntry(_, "t", _) = $0 { return true } else { return false } }, "overflowing shape")
+        expectError(file(header: #"{"t":{"dtype":"F32","shape":[1,1,1,1,1,1,1,1,2],"data_offsets":[0,8]}}"#, data: data), {
+            if case .invalidEntry(_, "t", let reason) = $0 { return reason.contains("at most 8") } else { return false } },
+                    "rank above Shape.maxRank")
         expectError(file(header: #"{"__metadata__":{"a":1}}"#), {
             if case .invalidHeader = $0 { return true } else { return false } }, "non-string metadata")
     }

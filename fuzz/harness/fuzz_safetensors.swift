@@ -14,7 +14,7 @@ public func fuzzSafeTensors(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
             let count = entry.shape.reduce(1, *)
             precondition(count * entry.dtype.byteSize == entry.end - entry.begin, "size mismatch")
             let t = try file.tensor(name)
-            precondition(t.shape == entry.shape && t.count == count)
+            precondition(t.shape.array == entry.shape && t.count == count)
         }
     } catch let e as SafeTensorsError {
         precondition(e.description.hasPrefix("fuzz.safetensors"), "message does not name the file")

@@ -128,6 +128,10 @@ public struct SafeTensorsFile: Sendable {
         guard let shape = integers(dict["shape"]) else {
             throw SafeTensorsError.invalidEntry(file: file, tensor: name, reason: "'shape' must be a list of non-negative integers")
         }
+        guard shape.count <= Shape.maxRank else {
+            throw SafeTensorsError.invalidEntry(file: file, tensor: name,
+                                                reason: "shape \(shape) has \(shape.count) dimensions; at most \(Shape.maxRank) are supported")
+        }
         guard let offsets = integers(dict["data_offsets"]), offsets.count == 2 else {
             throw SafeTensorsError.invalidEntry(file: file, tensor: name, reason: "'data_offsets' must be two non-negative integers")
         }

@@ -60,9 +60,11 @@ private func runChunk(_ t: Int, of threads: Int, count: Int, _ body: (Int) -> Vo
 final class KernelPool: @unchecked Sendable {
     static let shared = KernelPool()
 
-    private var mutex = pthread_mutex_t()
-    private var wake = pthread_cond_t()
-    private var finished = pthread_cond_t()
+    // Allocated, not stored properties: a pthread mutex or condition must not move, and `&property` only
+    // promises an address for the duration of one call.
+    private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
+    private let wake = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let finished = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
     /// Incremented for every call; helpers wait for it to change.
     private let generation = Atomic<Int>(0)
     /// Chunks not finished yet by helpers in the current call.
@@ -80,9 +82,9 @@ final class KernelPool: @unchecked Sendable {
     private var helperCount = 0
 
     private init() {
-        pthread_mutex_init(&mutex, nil)
-        pthread_cond_init(&wake, nil)
-        pthread_cond_init(&finished, nil)
+        pthread_mutex_init(mutex, nil)
+        pthread_cond_init(wake, nil)
+        pthread_cond_init(finished, nil)
     }
 
     /// Runs `body(i)` for i in 0..<count in `threads` chunks, chunk 0 on the calling thread. Returns false
@@ -90,7 +92,7 @@ final class KernelPool: @unchecked Sendable {
     func run(count: Int, threads: Int, _ body: @escaping (Int) -> Void) -> Bool {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         while helperCount < threads - 1 { startHelper(index: helperCount + 1) }
         job = body
         hasJob = true
@@ -98,22 +100,22 @@ final class KernelPool: @unchecked Sendable {
         jobThreads = threads
         pending.store(threads - 1, ordering: .relaxed)
         generation.add(1, ordering: .releasing)
-        pthread_cond_broadcast(&wake)
-        pthread_mutex_unlock(&mutex)
+        pthread_cond_broadcast(wake)
+        pthread_mutex_unlock(mutex)
 
-        MirrorGAN.runChunk(0, of: threads, count: count, body)
+        runChunk(0, of: threads, count: count, body)
 
         var spins = 0
         while pending.load(ordering: .acquiring) > 0 && spins < 20_000 { spins += 1 }
         if pending.load(ordering: .acquiring) > 0 {
-            pthread_mutex_lock(&mutex)
-            while pending.load(ordering: .acquiring) > 0 { pthread_cond_wait(&finished, &mutex) }
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_lock(mutex)
+            while pending.load(ordering: .acquiring) > 0 { pthread_cond_wait(finished, mutex) }
+            pthread_mutex_unlock(mutex)
         }
-        pthread_mutex_lock(&mutex)
+        pthread_mutex_lock(mutex)
         job = KernelPool.idle  // the closure must not outlive the caller's `withoutActuallyEscaping`
         hasJob = false
-        pthread_mutex_unlock(&mutex)
+        pthread_mutex_unlock(mutex)
         return true
     }
 
@@ -145,15 +147,15 @@ final class KernelPool: @unchecked Sendable {
         while true {
             var spins = 0
             while generation.load(ordering: .acquiring) == seen && spins < 20_000 { spins += 1 }
-            pthread_mutex_lock(&mutex)
-            while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(&wake, &mutex) }
+            pthread_mutex_lock(mutex)
+            while generation.load(ordering: .acquiring) == seen { pthread_cond_wait(wake, mutex) }
             seen = generation.load(ordering: .acquiring)
-            pthread_mutex_unlock(&mutex)
-            guard runChunk(index: index, generation: seen) else { continue }
+            pthread_mutex_unlock(mutex)
+            guard runOwnChunk(index: index, generation: seen) else { continue }
             if pending.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 {
-                pthread_mutex_lock(&mutex)
-                pthread_cond_signal(&finished)
-                pthread_mutex_unlock(&mutex)
+                pthread_mutex_lock(mutex)
+                pthread_cond_signal(finished)
+                pthread_mutex_unlock(mutex)
             }
         }
     }
@@ -162,18 +164,18 @@ final class KernelPool: @unchecked Sendable {
     /// reference to the caller's closure is gone when it returns, before the helper reports the chunk
     /// done (after which the caller's stack frame, which holds the closure's context, may end).
     @inline(never)
-    private func runChunk(index: Int, generation expected: Int) -> Bool {
-        pthread_mutex_lock(&mutex)
+    private func runOwnChunk(index: Int, generation expected: Int) -> Bool {
+        pthread_mutex_lock(mutex)
         // A call this helper slept through has ended; a newer one is picked up on the next turn.
         let current = generation.load(ordering: .acquiring) == expected
         guard current && hasJob && index < jobThreads else {
-            pthread_mutex_unlock(&mutex)
+            pthread_mutex_unlock(mutex)
             return false
         }
         let work = job
         let (count, threads) = (jobCount, jobThreads)
-        pthread_mutex_unlock(&mutex)
-        MirrorGAN.runChunk(index, of: threads, count: count, work)
+        pthread_mutex_unlock(mutex)
+        runChunk(index, of: threads, count: count, work)
         return true
     }
 }

@@ -56,7 +56,8 @@ struct GLAttention: Sendable {
                 }
             }
             // e'ᵀ as well, so that both products take OpenBLAS's transposed-A kernel: its small-matrix
-            // kernel for the plain product (which ctx = e'·attn is below ~1 M multiply-adds) mallocs per call.
+            // kernel for the plain product, which ctx = e'·attn gets below ~1 M multiply-adds (a short
+            // caption at 64²), mallocs a packing buffer per call.
             let eT = Tensor.filled([live, idf]) { dst in
                 e.withUnsafeBufferPointer { src in
                     for r in 0..<idf {
