@@ -96,14 +96,16 @@ struct ArenaTests {
                 let hits = UnsafeMutableBufferPointer<Int>.allocate(capacity: max(count, 1))
                 defer { hits.deallocate() }
                 hits.initialize(repeating: 0)
-                parallelFor(count) { i in hits[i] += 1 }
+                parallelFor(count, hits) { hits, i in hits.pointee[i] += 1 }
                 #expect(hits.prefix(count).allSatisfy { $0 == 1 }, "\(threads) threads, \(count) items")
             }
             // Nested calls run inline (the helpers are busy) and still cover every index.
             let grid = UnsafeMutableBufferPointer<Int>.allocate(capacity: 64)
             defer { grid.deallocate() }
             grid.initialize(repeating: 0)
-            parallelFor(8) { row in parallelFor(8) { col in grid[row * 8 + col] += 1 } }
+            parallelFor(8, grid) { grid, row in
+                parallelFor(8, (grid.pointee, row)) { a, col in a.pointee.0[a.pointee.1 * 8 + col] += 1 }
+            }
             #expect(grid.allSatisfy { $0 == 1 })
         }
     }
@@ -118,7 +120,7 @@ struct ArenaTests {
                     for _ in 0..<50 {
                         let cells = UnsafeMutableBufferPointer<Int>.allocate(capacity: 256)
                         cells.initialize(repeating: 0)
-                        parallelFor(256) { i in cells[i] = i }
+                        parallelFor(256, cells) { cells, i in cells.pointee[i] = i }
                         total += cells.reduce(0, +)
                         cells.deallocate()
                     }

@@ -226,7 +226,11 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
     let lineLen = (paddedW + 15) / 16 * 16 + 16
     // Columns of a source row that land inside the padded row.
     let copyCount = max(0, min(g.w, paddedW - g.padLeft))
-    parallelFor(n * outChannels) { item in
+    let operands = (xp, wp, op, e, g, outChannels, multiplier, plane, paddedH, paddedW, stride2, half, rowLen, taps,
+                    lineLen, copyCount)
+    parallelFor(n * outChannels, operands) { operands, item in
+        let (xp, wp, op, e, g, outChannels, multiplier, plane, paddedH, paddedW, stride2, half, rowLen, taps,
+             lineLen, copyCount) = operands.pointee
         let image = item / outChannels, oc = item % outChannels
         let ic = oc / multiplier
         let src = xp + (image * g.c + ic) * g.h * g.w
@@ -357,7 +361,8 @@ func addChannelBias(_ data: TensorBuffer, bias: Tensor?, channels: Int, plane: I
         withOptionalPointer(residual) { rp in
             data.withFreshStorage { d in
                 guard let dp = d.baseAddress else { return }
-                parallelFor(d.count / plane) { item in
+                parallelFor(d.count / plane, (dp, bp, rp, channels, plane, clamp)) { operands, item in
+                    let (dp, bp, rp, channels, plane, clamp) = operands.pointee
                     let p = dp + item * plane
                     let v = Float8(repeating: bp?[item % channels] ?? 0)
                     let r = rp.map { $0 + item * plane }

@@ -19,43 +19,47 @@ let kernelThreads = Atomic<Int>(1)
 @inline(__always)
 func kernelThreadCount() -> Int { kernelThreads.load(ordering: .relaxed) }
 
-/// Runs `body(i)` for every i in 0..<count, split into contiguous chunks over the kernel threads.
+/// Runs `body(args, i)` for every i in 0..<count, split into contiguous chunks over the kernel threads.
 /// Each index must be independent of the others (results are then thread-count independent).
-/// Inlined, so that at one thread the loop runs the caller's closure inline.
+///
+/// The body is a *thin* function (`@convention(thin)`: the compiler rejects a closure that captures
+/// anything) and gets what it needs through `args`, usually a labelled tuple, by pointer. A capturing
+/// closure handed to the helper threads was a heap-allocated context on every call: an escaping closure's
+/// captures live on the heap, and `withoutActuallyEscaping` boxes a non-escaping one (~200 allocations per
+/// request at two threads). A thin function is a bare code pointer and `args` stays on the caller's stack,
+/// so a parallel loop allocates nothing. Inlined, so that at one thread the loop runs the body inline.
 @inline(__always)
-func parallelFor(_ count: Int, _ body: (Int) -> Void) {
-    let threads = min(kernelThreadCount(), count)
-    if threads <= 1 {
-        for i in 0..<count { body(i) }
-        return
+func parallelFor<Args>(_ count: Int, _ args: Args, _ body: @convention(thin) (UnsafePointer<Args>, Int) -> Void) {
+    withUnsafePointer(to: args) { argsPointer in
+        let threads = min(kernelThreadCount(), count)
+        if threads <= 1 {
+            for i in 0..<count { body(argsPointer, i) }
+            return
+        }
+        // `UnsafePointer<Args>` and `UnsafeRawPointer` are the same single word whatever Args is, so the
+        // body can be handed over as a function of a raw pointer.
+        let erased = unsafeBitCast(body, to: KernelBody.self)
+        if !KernelPool.shared.run(count: count, threads: threads, body: erased, args: UnsafeRawPointer(argsPointer)) {
+            // The helpers are busy with another call (a nested one, or another worker's): run here.
+            for i in 0..<count { body(argsPointer, i) }
+        }
     }
-    parallelForOnPool(count, threads: threads, body)
 }
 
-@inline(never)
-private func parallelForOnPool(_ count: Int, threads: Int, _ body: (Int) -> Void) {
-    // The pool gets `body` itself and cuts the chunks: a closure made here, capturing count and threads,
-    // would be a heap-allocated context per call. (`withoutActuallyEscaping` still boxes `body` in a
-    // 32-byte context per call, the one allocation left in a request at two or more threads; no way of
-    // handing a closure to another thread without it was found: docs/PERFORMANCE.md, "Allocations".)
-    let ran = withoutActuallyEscaping(body) { KernelPool.shared.run(count: count, threads: threads, $0) }
-    if !ran {
-        // The helpers are busy with another call (a nested one, or another worker's): run here.
-        for i in 0..<count { body(i) }
-    }
-}
+/// A `parallelFor` body with its argument type erased.
+typealias KernelBody = @convention(thin) (UnsafeRawPointer, Int) -> Void
 
 /// Chunk `t` of `threads` contiguous chunks of 0..<count (the same cut at any thread count's run).
 @inline(__always)
-private func runChunk(_ t: Int, of threads: Int, count: Int, _ body: (Int) -> Void) {
+private func runChunk(_ t: Int, of threads: Int, count: Int, _ body: KernelBody, _ args: UnsafeRawPointer) {
     let lo = count * t / threads, hi = count * (t + 1) / threads
-    for i in lo..<hi { body(i) }
+    for i in lo..<hi { body(args, i) }
 }
 
 /// The kernel threads' helpers: `kernelThreads − 1` threads started once and kept, that run the chunks of
 /// one `parallelFor` call at a time with the calling thread. `DispatchQueue.concurrentPerform` made one or
 /// two heap allocations per call, about 900 per request at two threads (docs/PERFORMANCE.md, "Allocations");
-/// handing a chunk to a waiting helper makes none. A helper spins briefly for the next call (kernels
+/// handing a thin function and an argument pointer to a waiting helper makes none. A helper spins briefly for the next call (kernels
 /// come in bursts) and then sleeps on a condition variable.
 final class KernelPool: @unchecked Sendable {
     static let shared = KernelPool()
@@ -71,12 +75,10 @@ final class KernelPool: @unchecked Sendable {
     private let pending = Atomic<Int>(0)
     /// Held by the call that owns the helpers.
     private let busy = Atomic<Bool>(false)
-    /// The current call's body, index count and chunk count (read by helpers after `generation` changes).
-    // Not an Optional: a closure stored in an Optional is reabstracted through a thunk whose context is a
-    // heap allocation (one per parallelFor call). `idle` stands for "no call".
-    private static let idle: (Int) -> Void = { _ in }
-    private var job: (Int) -> Void = KernelPool.idle
-    private var hasJob = false
+    /// The current call's body and arguments, index count and chunk count (read by helpers after
+    /// `generation` changes).
+    private var job: KernelBody?
+    private var jobArgs: UnsafeRawPointer?
     private var jobCount = 0
     private var jobThreads = 0
     private var helperCount = 0
@@ -87,15 +89,15 @@ final class KernelPool: @unchecked Sendable {
         pthread_cond_init(finished, nil)
     }
 
-    /// Runs `body(i)` for i in 0..<count in `threads` chunks, chunk 0 on the calling thread. Returns false
-    /// (running nothing) when another call holds the helpers.
-    func run(count: Int, threads: Int, _ body: @escaping (Int) -> Void) -> Bool {
+    /// Runs `body(args, i)` for i in 0..<count in `threads` chunks, chunk 0 on the calling thread. Returns
+    /// false (running nothing) when another call holds the helpers.
+    func run(count: Int, threads: Int, body: KernelBody, args: UnsafeRawPointer) -> Bool {
         guard busy.compareExchange(expected: false, desired: true, ordering: .acquiring).exchanged else { return false }
         defer { busy.store(false, ordering: .releasing) }
         pthread_mutex_lock(mutex)
         while helperCount < threads - 1 { startHelper(index: helperCount + 1) }
         job = body
-        hasJob = true
+        jobArgs = args
         jobCount = count
         jobThreads = threads
         pending.store(threads - 1, ordering: .relaxed)
@@ -103,7 +105,7 @@ final class KernelPool: @unchecked Sendable {
         pthread_cond_broadcast(wake)
         pthread_mutex_unlock(mutex)
 
-        runChunk(0, of: threads, count: count, body)
+        runChunk(0, of: threads, count: count, body, args)
 
         var spins = 0
         while pending.load(ordering: .acquiring) > 0 && spins < 20_000 { spins += 1 }
@@ -113,8 +115,8 @@ final class KernelPool: @unchecked Sendable {
             pthread_mutex_unlock(mutex)
         }
         pthread_mutex_lock(mutex)
-        job = KernelPool.idle  // the closure must not outlive the caller's `withoutActuallyEscaping`
-        hasJob = false
+        job = nil  // `args` points into the caller's stack frame
+        jobArgs = nil
         pthread_mutex_unlock(mutex)
         return true
     }
@@ -160,22 +162,20 @@ final class KernelPool: @unchecked Sendable {
         }
     }
 
-    /// Runs this helper's chunk of the current call, if it has one. A function of its own so that its
-    /// reference to the caller's closure is gone when it returns, before the helper reports the chunk
-    /// done (after which the caller's stack frame, which holds the closure's context, may end).
+    /// Runs this helper's chunk of the current call, if it has one (the caller's `args` stay valid until
+    /// the helper reports the chunk done).
     @inline(never)
     private func runOwnChunk(index: Int, generation expected: Int) -> Bool {
         pthread_mutex_lock(mutex)
         // A call this helper slept through has ended; a newer one is picked up on the next turn.
         let current = generation.load(ordering: .acquiring) == expected
-        guard current && hasJob && index < jobThreads else {
+        guard current, index < jobThreads, let work = job, let args = jobArgs else {
             pthread_mutex_unlock(mutex)
             return false
         }
-        let work = job
         let (count, threads) = (jobCount, jobThreads)
         pthread_mutex_unlock(mutex)
-        runChunk(index, of: threads, count: count, work)
+        runChunk(index, of: threads, count: count, work, args)
         return true
     }
 }

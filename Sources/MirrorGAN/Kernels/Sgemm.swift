@@ -26,21 +26,39 @@ func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Fl
     // kernel threads, each a single-threaded OpenBLAS call. Below ~1 M multiply-adds one call is cheaper
     // than the hand-off.
     let (panelsN, panelsM) = split ? gemmPanels(m: m, n: n, k: k) : (1, 1)
-    let aT = transposeA ? CblasTrans : CblasNoTrans, bT = transposeB ? CblasTrans : CblasNoTrans
-    func run(m0: Int, m1: Int, n0: Int, n1: Int) {
-        let aShift = transposeA ? m0 : m0 * lda, bShift = transposeB ? n0 * ldb : n0
-        cblas_sgemm(CblasRowMajor, aT, bT, blasint(m1 - m0), blasint(n1 - n0), blasint(k), alpha,
-                    aBase + aOffset + aShift, blasint(lda), bBase + bOffset + bShift, blasint(ldb), beta,
-                    cBase + cOffset + m0 * ldc + n0, blasint(ldc))
-    }
+    let product = GemmPanel(transposeA: transposeA, transposeB: transposeB, k: k, alpha: alpha, beta: beta,
+                            a: aBase + aOffset, lda: lda, b: bBase + bOffset, ldb: ldb, c: cBase + cOffset, ldc: ldc)
     if panelsN > 1 {
         let width = (n + panelsN - 1) / panelsN
-        parallelFor(panelsN) { p in run(m0: 0, m1: m, n0: p * width, n1: min(n, (p + 1) * width)) }
+        parallelFor(panelsN, (product, m, n, width)) { a, p in
+            let (product, m, n, width) = a.pointee
+            product.run(m0: 0, m1: m, n0: p * width, n1: min(n, (p + 1) * width))
+        }
     } else if panelsM > 1 {
         let height = (m + panelsM - 1) / panelsM
-        parallelFor(panelsM) { p in run(m0: p * height, m1: min(m, (p + 1) * height), n0: 0, n1: n) }
+        parallelFor(panelsM, (product, m, n, height)) { a, p in
+            let (product, m, n, height) = a.pointee
+            product.run(m0: p * height, m1: min(m, (p + 1) * height), n0: 0, n1: n)
+        }
     } else {
-        run(m0: 0, m1: m, n0: 0, n1: n)
+        product.run(m0: 0, m1: m, n0: 0, n1: n)
+    }
+}
+
+/// One `sgemm` call's operands; `run` computes the block of rows m0..<m1 and columns n0..<n1 of C.
+private struct GemmPanel {
+    let transposeA: Bool, transposeB: Bool
+    let k: Int, alpha: Float, beta: Float
+    let a: UnsafePointer<Float>, lda: Int
+    let b: UnsafePointer<Float>, ldb: Int
+    let c: UnsafeMutablePointer<Float>, ldc: Int
+
+    @inline(__always)
+    func run(m0: Int, m1: Int, n0: Int, n1: Int) {
+        let aShift = transposeA ? m0 : m0 * lda, bShift = transposeB ? n0 * ldb : n0
+        cblas_sgemm(CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    blasint(m1 - m0), blasint(n1 - n0), blasint(k), alpha, a + aShift, blasint(lda),
+                    b + bShift, blasint(ldb), beta, c + m0 * ldc + n0, blasint(ldc))
     }
 }
 

@@ -115,7 +115,8 @@ private func softmaxRows(_ x: Tensor, length: Int, mask: Tensor?, maskStrides: [
         x.withUnsafeBufferPointer { xb in
             out.withFreshStorage { ob in
                 guard let xp = xb.baseAddress, let op = ob.baseAddress else { return }
-                parallelFor(rows) { r in
+                parallelFor(rows, (xp, op, mp, length, maskStrides, xStrides, axis)) { operands, r in
+                    let (xp, op, mp, length, maskStrides, xStrides, axis) = operands.pointee
                     let src = xp + r * length, dst = op + r * length
                     var mBase = 0, mStride = 0
                     if let maskStrides {
@@ -161,7 +162,8 @@ private func softmaxAcross(_ x: Tensor, outer: Int, length: Int, inner: Int) -> 
     x.withUnsafeBufferPointer { xb in
         out.withFreshStorage { ob in
             guard let xp = xb.baseAddress, let op = ob.baseAddress else { return }
-            parallelFor(outer * chunks) { item in
+            parallelFor(outer * chunks, (xp, op, length, inner, chunk, chunks)) { operands, item in
+                let (xp, op, length, inner, chunk, chunks) = operands.pointee
                 let o = item / chunks, k0 = (item % chunks) * chunk
                 let n = Swift.min(chunk, inner - k0)
                 let src = xp + o * length * inner + k0, dst = op + o * length * inner + k0

@@ -80,7 +80,8 @@ public struct UpsampleConv3x3: Sendable {
             let xp = k.x, pw = k.weights.baseAddress!, bp = k.bias, op = k.out
             let q = (r + 1) * wp  // columns of one shifted copy (this block)
             // shifted[dx][dy][c][rr·Wp + s] = x[c][i0 + dy + rr − 1][s + dx − 1] (0 outside).
-            parallelFor(6 * c) { k in
+            parallelFor(6 * c, (shifted, xp, image, c, h, w, wp, q, r, i0)) { operands, k in
+                let (shifted, xp, image, c, h, w, wp, q, r, i0) = operands.pointee
                 let (dx, dy, ch) = (k / (2 * c), (k / c) % 2, k % c)
                 let dst = shifted + k * q
                 let src = xp + (image * c + ch) * h * w
@@ -101,7 +102,8 @@ public struct UpsampleConv3x3: Sendable {
             }
             let cols = r * wp
             // The four phase GEMMs, spread over the threads (one hand-off per block).
-            parallelFor(4) { p in
+            parallelFor(4, (pw, shifted, phases, o, c, cols, sCount, q, wp)) { operands, p in
+                let (pw, shifted, phases, o, c, cols, sCount, q, wp) = operands.pointee
                 let a = p / 2, b = p % 2
                 sgemm(transposeA: false, transposeB: false, m: o, n: cols, k: 4 * c,
                       a: UnsafeBufferPointer(start: pw, count: 16 * o * c), aOffset: p * o * 4 * c, lda: 4 * c,
@@ -110,7 +112,8 @@ public struct UpsampleConv3x3: Sendable {
                       split: false)
             }
             // Epilogue: bias (+ GLU), interleaving the phases into output rows 2i + a.
-            parallelFor(oOut) { oc in
+            parallelFor(oOut, (op, phases, bp, image, o, oOut, oh, ow, cols, glu, r, i0, wp, w)) { operands, oc in
+                let (op, phases, bp, image, o, oOut, oh, ow, cols, glu, r, i0, wp, w) = operands.pointee
                 let dstPlane = op + (image * oOut + oc) * oh * ow
                 for p in 0..<4 {
                     let v = phases + (p * o + oc) * cols

@@ -104,7 +104,10 @@ public struct Winograd3x3: Sendable {
             let xp = k.x, ub = k.weights, bp = k.bias, op = k.out, rp = k.residual
             let tiles = rowsHere * tw
             // Input transform: V[ξ][c][t].
-            parallelFor(c) { ch in
+            let geometry = (h: h, w: w, tw: tw, half: half, ty0: ty0, rows: rowsHere, tiles: tiles)
+            parallelFor(c, (xp, vBuf, image, c, geometry)) { operands, ch in
+                let (xp, vBuf, image, c, g) = operands.pointee
+                let (h, w, tw, half, ty0, rowsHere, tiles) = g
                 let plane = xp + (image * c + ch) * h * w
                 // 4 rows × (even, odd) columns of the padded input, then row-transformed.
                 do {  // per-thread scratch: an array here was one allocation per channel and block
@@ -173,7 +176,8 @@ public struct Winograd3x3: Sendable {
                 }
             }
             // 16 GEMMs: M_ξ [O × tiles] = U_ξ [O × C] · V_ξ [C × tiles].
-            parallelFor(16) { xi in
+            parallelFor(16, (ub, vBuf, mBuf, o, c, tiles, vCount, maxTiles)) { operands, xi in
+                let (ub, vBuf, mBuf, o, c, tiles, vCount, maxTiles) = operands.pointee
                 sgemm(transposeA: false, transposeB: false, m: o, n: tiles, k: c,
                       a: ub, aOffset: xi * o * c, lda: c,
                       b: UnsafeBufferPointer(start: vBuf, count: vCount), bOffset: xi * c * tiles, ldb: tiles,
@@ -181,7 +185,9 @@ public struct Winograd3x3: Sendable {
                       split: false)
             }
             // Output transform + bias + epilogue.
-            parallelFor(oOut) { oc in
+            parallelFor(oOut, (op, mBuf, bp, rp, image, o, oOut, mode, geometry)) { operands, oc in
+                let (op, mBuf, bp, rp, image, o, oOut, mode, g) = operands.pointee
+                let (h, w, tw, _, ty0, rowsHere, tiles) = g
                 do {
                     // y00, y01, y10, y11 (value), then the gate's
                     let y = ScratchBuffer.perItem.floats(8 * tw)

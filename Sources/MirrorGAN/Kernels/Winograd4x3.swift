@@ -142,30 +142,38 @@ public struct Winograd4x3: Sendable {
                         rowsPerBlock: rowsPerBlock) { k, image, ty0, rowsHere in
             let xp = k.x, ub = k.weights, bp = k.bias, outp = k.out, rp = k.residual
             let tiles = rowsHere * tw
-            parallelFor(c) { ch in
-                inputTransform(plane: xp + (image * c + ch) * h * w, h: h, w: w, tw: tw,
-                               phaseLen: phaseLen, ty0: ty0, rows: rowsHere,
-                               v: vBuf + ch * tiles, stride: c * tiles + padFloats)
+            // Each loop's body gets its operands as a tuple (see `parallelFor`).
+            let geometry = (h: h, w: w, tw: tw, ty0: ty0, rows: rowsHere, tiles: tiles, padFloats: padFloats)
+            parallelFor(c, (xp: xp, image: image, c: c, phaseLen: phaseLen, v: vBuf, g: geometry)) { a, ch in
+                let a = a.pointee, g = a.g
+                inputTransform(plane: a.xp + (a.image * a.c + ch) * g.h * g.w, h: g.h, w: g.w, tw: g.tw,
+                               phaseLen: a.phaseLen, ty0: g.ty0, rows: g.rows,
+                               v: a.v + ch * g.tiles, stride: a.c * g.tiles + g.padFloats)
             }
             // 36 GEMMs: M_ξ [O × tiles] = (U_ξᵀ)ᵀ [O × C] · V_ξ [C × tiles], one per thread at a time
             // (one hand-off per block instead of one per GEMM).
-            parallelFor(36) { xi in
-                sgemm(transposeA: true, transposeB: false, m: o, n: tiles, k: c,
-                      a: ub, aOffset: xi * o * c, lda: o,
-                      b: UnsafeBufferPointer(start: vBuf, count: vCount), bOffset: xi * (c * tiles + padFloats), ldb: tiles,
-                      c: UnsafeMutableBufferPointer(start: mBuf, count: mCount), cOffset: xi * (o * tiles + padFloats), ldc: tiles,
-                      split: false)
+            parallelFor(36, (o: o, c: c, u: ub, v: vBuf, vCount: vCount, m: mBuf, mCount: mCount, g: geometry)) { a, xi in
+                let a = a.pointee, g = a.g
+                sgemm(transposeA: true, transposeB: false, m: a.o, n: g.tiles, k: a.c,
+                      a: a.u, aOffset: xi * a.o * a.c, lda: a.o,
+                      b: UnsafeBufferPointer(start: a.v, count: a.vCount), bOffset: xi * (a.c * g.tiles + g.padFloats),
+                      ldb: g.tiles,
+                      c: UnsafeMutableBufferPointer(start: a.m, count: a.mCount), cOffset: xi * (a.o * g.tiles + g.padFloats),
+                      ldc: g.tiles, split: false)
             }
-            parallelFor(oOut) { oc in
-                var place = OutputPlacement(start: outp + (image * oOut + oc) * h * w, rowStride: w, columnStride: 1)
-                if upsampling {  // channel oc = p·C' + o' → rows 2y + a, columns 2x + b of plane o'
-                    let perPhase = oOut / 4, p = oc / perPhase
-                    let plane = outp + (image * perPhase + oc % perPhase) * 4 * h * w
+            parallelFor(oOut, (out: outp, image: image, o: o, oOut: oOut, upsampling: upsampling, m: mBuf, bias: bp,
+                               epilogue: epilogue, residual: rp, g: geometry)) { a, oc in
+                let a = a.pointee, g = a.g
+                let (h, w) = (g.h, g.w)
+                var place = OutputPlacement(start: a.out + (a.image * a.oOut + oc) * h * w, rowStride: w, columnStride: 1)
+                if a.upsampling {  // channel oc = p·C' + o' → rows 2y + a, columns 2x + b of plane o'
+                    let perPhase = a.oOut / 4, p = oc / perPhase
+                    let plane = a.out + (a.image * perPhase + oc % perPhase) * 4 * h * w
                     place = OutputPlacement(start: plane + (p / 2) * 2 * w + p % 2, rowStride: 4 * w, columnStride: 2)
                 }
-                let res = rp.map { $0 + (image * o + oc) * h * w }
-                outputTransform(m: mBuf, planeStride: o * tiles + padFloats, oOut: oOut, tiles: tiles, channel: oc, h: h, w: w,
-                                tw: tw, ty0: ty0, rows: rowsHere, bias: bp, epilogue: epilogue,
+                let res = a.residual.map { $0 + (a.image * a.o + oc) * h * w }
+                outputTransform(m: a.m, planeStride: a.o * g.tiles + g.padFloats, oOut: a.oOut, tiles: g.tiles, channel: oc,
+                                h: h, w: w, tw: g.tw, ty0: g.ty0, rows: g.rows, bias: a.bias, epilogue: a.epilogue,
                                 place: place, residual: res)
             }
         }
