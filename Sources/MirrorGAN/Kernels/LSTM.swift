@@ -39,7 +39,7 @@ public struct LSTMState: Sendable, Equatable {
     /// Zero state for `batch` sequences (PyTorch's default initial state).
     public static func zeros(batch: Int, hidden: Int) -> LSTMState {
         // From the thread's arena: a decoder starts from this state on every request.
-        LSTMState(h: Tensor.zeroFilled([batch, hidden]) { _ in }, c: Tensor.zeroFilled([batch, hidden]) { _ in })
+        LSTMState(h: Tensor.arenaZeros([batch, hidden]), c: Tensor.arenaZeros([batch, hidden]))
     }
 }
 

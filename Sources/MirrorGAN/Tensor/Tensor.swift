@@ -54,11 +54,9 @@ public struct Tensor: Sendable, Equatable {
         return Tensor(uncheckedShape: shape, data: buffer)
     }
 
-    /// A tensor of zeros from the calling thread's arena, to which `fill` adds.
-    static func zeroFilled(_ shape: Shape, _ fill: (inout UnsafeMutableBufferPointer<Float>) throws -> Void) rethrows -> Tensor {
-        let buffer = TensorBuffer.zeros(Tensor.elementCount(shape) ?? 0)
-        try buffer.withFreshStorage(fill)
-        return Tensor(uncheckedShape: shape, data: buffer)
+    /// A tensor of zeros from the calling thread's arena.
+    static func arenaZeros(_ shape: Shape) -> Tensor {
+        Tensor(uncheckedShape: shape, data: TensorBuffer.zeros(Tensor.elementCount(shape) ?? 0))
     }
 
     /// Number of elements, `shape.reduce(1, *)`.

@@ -17,8 +17,9 @@
 /// storage becomes free for the arena of the thread that made it.
 final class TensorArena {
     /// Bytes an arena may keep. Past it, free storages are dropped first, and if that is not enough the new
-    /// storage is made outside the arena (ordinary memory, freed with its last tensor). The default
-    /// model's pass keeps ~70 MiB, the official-birds widths' ~140 MiB (docs/PERFORMANCE.md).
+    /// storage is made outside the arena (ordinary memory, freed with its last tensor). A whole request
+    /// keeps ~29 MiB with the default model and ~82 MiB at the official-birds widths (`mirrorgan bench`
+    /// prints `tensor_arena_mib`).
     static let defaultLimitBytes = 512 << 20
 
     /// Storages of one capacity.
