@@ -58,13 +58,7 @@ struct GLAttention: Sendable {
             // e'ᵀ as well, so that both products take OpenBLAS's transposed-A kernel: its small-matrix
             // kernel for the plain product, which ctx = e'·attn gets below ~1 M multiply-adds (a short
             // caption at 64²), mallocs a packing buffer per call.
-            let eT = Tensor.filled([live, idf]) { dst in
-                e.withUnsafeBufferPointer { src in
-                    for r in 0..<idf {
-                        for j in 0..<live { dst[j * idf + r] = src[r * live + j] }
-                    }
-                }
-            }
+            let eT = try e.reshaped([1, idf, live]).transposedLastTwo().reshaped([live, idf])
             let target = try h.sample(i).reshaped([idf, n])
             let scores = try matmul(e, target, transposeA: true)  // [live, N]
             let attn = try softmax(scores.reshaped([1, live, n]), axis: 1).reshaped([live, n])

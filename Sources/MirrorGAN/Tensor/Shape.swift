@@ -53,25 +53,6 @@ public struct Shape: RandomAccessCollection, MutableCollection, Hashable, Sendab
         }
     }
 
-    /// The same dimensions with `dim` appended.
-    public func appending(_ dim: Int) -> Shape {
-        precondition(endIndex < Shape.maxRank, "Shape: rank \(endIndex + 1) exceeds \(Shape.maxRank)")
-        var s = self
-        s.dims[s.endIndex] = dim
-        s.endIndex += 1
-        return s
-    }
-
-    /// The dimensions without the last one.
-    public func droppingLast() -> Shape {
-        var s = self
-        if s.endIndex > 0 {
-            s.endIndex -= 1
-            s.dims[s.endIndex] = 0
-        }
-        return s
-    }
-
     /// The dimensions without the first one (a batch of one's sample shape).
     public func droppingFirst() -> Shape {
         var s = Shape()
