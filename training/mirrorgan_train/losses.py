@@ -23,7 +23,7 @@ def class_mask(class_ids):
 
 def sent_loss(cnn_code, rnn_code, class_ids, gamma3=10.0, eps=1e-8):
     """DAMSM sentence loss: cosine(v_bar, s) * gamma3, cross-entropy both ways."""
-    labels = torch.arange(cnn_code.size(0))
+    labels = torch.arange(cnn_code.size(0), device=cnn_code.device)
     cnn = cnn_code.unsqueeze(0)
     rnn = rnn_code.unsqueeze(0)
     cnn_norm = torch.norm(cnn, 2, dim=2, keepdim=True)
@@ -31,7 +31,7 @@ def sent_loss(cnn_code, rnn_code, class_ids, gamma3=10.0, eps=1e-8):
     scores0 = torch.bmm(cnn, rnn.transpose(1, 2))
     norm0 = torch.bmm(cnn_norm, rnn_norm.transpose(1, 2))
     scores0 = (scores0 / norm0.clamp(min=eps) * gamma3).squeeze(0)
-    scores0 = scores0.masked_fill(class_mask(class_ids), -float("inf"))
+    scores0 = scores0.masked_fill(class_mask(class_ids).to(scores0.device), -float("inf"))
     scores1 = scores0.transpose(0, 1)
     return F.cross_entropy(scores0, labels), F.cross_entropy(scores1, labels)
 
@@ -51,8 +51,44 @@ def func_attention(query, context, gamma1):
     return torch.bmm(context, attn_t), attn.view(b, -1, ih, iw)
 
 
+def word_similarities(img_features, words_emb, cap_lens, gamma1=4.0, gamma2=5.0, eps=1e-8):
+    """DAMSM word-level matching scores of every (image, caption) pair at once: [B images, C captions],
+    R(Q, D) = log sum_t exp(gamma2 * cos(e_t, c_t)) over each caption's valid words (no 1/gamma2, pitfall 18).
+
+    The same arithmetic as the official per-caption loop (`words_loss_reference`), batched over all pairs: the
+    padded word positions are masked out of the softmax over words and out of the sum, which is what slicing
+    each caption to its length does in the loop. One batched pass instead of B attention passes made the STEM
+    iteration with the word loss several times cheaper on CPU (docs/TRAINING.md, iteration cost)."""
+    b_img = img_features.size(0)
+    c, d, t = words_emb.shape
+    ctx = img_features.reshape(b_img, d, -1)  # [B, D, R]
+    lens = torch.as_tensor(cap_lens, device=words_emb.device).long()
+    valid = torch.arange(t, device=words_emb.device).unsqueeze(0) < lens.unsqueeze(1)  # [C, T]
+    scores = torch.einsum("bdr,cdt->bcrt", ctx, words_emb)  # region-word dot products
+    scores = scores.masked_fill(~valid[None, :, None, :], -float("inf"))
+    attn = F.softmax(scores, dim=3)  # over the caption's words, for each region
+    attn = F.softmax(attn * gamma1, dim=2)  # over regions, for each word
+    weighted = torch.einsum("bdr,bcrt->bcdt", ctx, attn)  # [B, C, D, T]
+    w12 = (weighted * words_emb.unsqueeze(0)).sum(2)
+    norms = weighted.norm(2, dim=2) * words_emb.norm(2, dim=1).unsqueeze(0)
+    cos = w12 / norms.clamp(min=eps)  # [B, C, T]
+    r = torch.exp(cos * gamma2).masked_fill(~valid.unsqueeze(0), 0.0).sum(2)
+    return torch.log(r)
+
+
 def words_loss(img_features, words_emb, cap_lens, class_ids, gamma1=4.0, gamma2=5.0, gamma3=10.0):
-    """DAMSM word loss as in the code: R = log sum_j exp(gamma2 * cos) (no 1/gamma2, pitfall 18)."""
+    """DAMSM word loss (batched): cross-entropy both ways over gamma3 * R(Q_i, D_j), other samples of the same
+    class masked out."""
+    b = words_emb.size(0)
+    labels = torch.arange(b, device=words_emb.device)
+    sims = word_similarities(img_features, words_emb, cap_lens, gamma1, gamma2) * gamma3
+    sims = sims.masked_fill(class_mask(class_ids).to(sims.device), -float("inf"))
+    return F.cross_entropy(sims, labels), F.cross_entropy(sims.transpose(0, 1), labels)
+
+
+def words_loss_reference(img_features, words_emb, cap_lens, class_ids, gamma1=4.0, gamma2=5.0, gamma3=10.0):
+    """DAMSM word loss as in the code, one caption at a time: R = log sum_j exp(gamma2 * cos) (no 1/gamma2,
+    pitfall 18). The naive reference `words_loss` is tested against."""
     b = words_emb.size(0)
     labels = torch.arange(b)
     sims = []
@@ -78,7 +114,7 @@ def discriminator_loss(netD, real_imgs, fake_imgs, conditions):
     real_features = netD(real_imgs)
     fake_features = netD(fake_imgs.detach())
     b = real_features.size(0)
-    ones, zeros = torch.ones(b), torch.zeros(b)
+    ones, zeros = torch.ones(b, device=real_features.device), torch.zeros(b, device=real_features.device)
     cond_real = netD.COND_DNET(real_features, conditions)
     cond_fake = netD.COND_DNET(fake_features, conditions)
     cond_wrong = netD.COND_DNET(real_features[: b - 1], conditions[1:b])
@@ -98,7 +134,7 @@ def generator_adv_loss(netsD, fake_imgs, sent_emb):
     total = 0.0
     for netD, fake in zip(netsD, fake_imgs):
         f = netD(fake)
-        ones = torch.ones(f.size(0))
+        ones = torch.ones(f.size(0), device=f.device)
         total = total + bce(netD.COND_DNET(f, sent_emb), ones) + bce(netD.UNCOND_DNET(f), ones)
     return total
 
@@ -109,7 +145,7 @@ def stream_targets(captions, lengths, end_token: bool):
     if not end_token:
         return captions, lengths
     b, t = captions.shape
-    caps = torch.cat([captions, torch.zeros(b, 1, dtype=captions.dtype)], 1)
+    caps = torch.cat([captions, torch.zeros(b, 1, dtype=captions.dtype, device=captions.device)], 1)
     return caps, lengths + 1
 
 

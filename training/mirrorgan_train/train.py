@@ -68,9 +68,32 @@ class StopFlag:
         self.stop = True
 
 
+def pick_device(name: str) -> torch.device:
+    """--device: "auto" takes CUDA when present, else the CPU. Every checkpoint is saved with CPU tensors and
+    loaded with map_location="cpu", so a run moves between an accelerator machine and this CPU freely."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def to_cpu(obj):
+    """A state dict (or nested lists/dicts of them) with every tensor on the CPU."""
+    if torch.is_tensor(obj):
+        return obj.detach().cpu()
+    if isinstance(obj, dict):
+        return {k: to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(to_cpu(v) for v in obj)
+    return obj
+
+
+def load_cpu(path):
+    return torch.load(path, map_location="cpu")
+
+
 def save(obj, path):
     tmp = path + ".tmp"
-    torch.save(obj, tmp)
+    torch.save(to_cpu(obj), tmp)
     os.replace(tmp, path)
 
 
@@ -78,10 +101,10 @@ def resume(path, modules: dict, opt, label) -> int:
     """Loads a stage checkpoint ({key: state_dict, "opt", "it"}) if it exists; returns the iteration."""
     if not os.path.exists(path):
         return 0
-    st = torch.load(path)
+    st = load_cpu(path)
     for key, module in modules.items():
         module.load_state_dict(st[key])
-    opt.load_state_dict(st["opt"])
+    opt.load_state_dict(st["opt"])  # moves the optimiser state to the parameters' device
     print(f"resumed {label} at iteration {st['it']}")
     return st["it"]
 
@@ -112,8 +135,11 @@ def features_path(data):
 # --------------------------------------------------------------------------------------------------
 @torch.no_grad()
 def cmd_features(args):
+    dev = pick_device(args.device)
     caps = D.CaptionSet(args.data)
-    bb = Backbone(pretrained=True).eval()
+    # channels-last halves the Lite0 forward on this CPU (docs/TRAINING.md, iteration cost); fp32 so that the
+    # features match what the runtime computes.
+    bb = Backbone(pretrained=True).eval().to(dev, memory_format=torch.channels_last)
     out = {}
     for split in ("train", "test"):
         imgs = D.load_images(args.data, split, caps)
@@ -123,10 +149,10 @@ def cmd_features(args):
         glo = torch.empty(n, 1280, dtype=torch.float32)
         t0 = time.time()
         for s in range(0, n, args.batch):
-            x = D.to_unit(imgs[s : s + args.batch])
+            x = D.to_unit(imgs[s : s + args.batch].to(dev)).contiguous(memory_format=torch.channels_last)
             l, g = bb(x)
-            loc[s : s + len(x)] = l.half()
-            glo[s : s + len(x)] = g
+            loc[s : s + len(x)] = l.half().cpu()
+            glo[s : s + len(x)] = g.cpu()
             if (s // args.batch) % 20 == 0:
                 print(f"features {split} {s + len(x)}/{n} {(s + len(x)) / (time.time() - t0):.1f} img/s", flush=True)
         out[split] = {"local": loc, "global": glo}
@@ -139,13 +165,14 @@ def cmd_features(args):
 # --------------------------------------------------------------------------------------------------
 def cmd_stem(args):
     torch.manual_seed(args.seed)
+    dev = pick_device(args.device)
     caps = D.CaptionSet(args.data)
     cfg = load_config(args.run, caps, args)
-    feats = torch.load(features_path(args.data))
-    loc, glo = feats["train"]["local"], feats["train"]["global"]
+    feats = load_cpu(features_path(args.data))
+    loc, glo = feats["train"]["local"].to(dev), feats["train"]["global"].to(dev)  # local stays fp16
     n = loc.shape[0]
-    text_enc = RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef)
-    img_enc = CNN_ENCODER(cfg.nef)
+    text_enc = RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef).to(dev)
+    img_enc = CNN_ENCODER(cfg.nef).to(dev)
     params = list(text_enc.parameters()) + list(img_enc.parameters())
     opt = torch.optim.Adam(params, lr=args.lr, betas=(0.5, 0.999))
     ck = os.path.join(args.run, "stem.pt")
@@ -161,12 +188,14 @@ def cmd_stem(args):
         idx = rng.choice(n, args.batch, replace=False)
         c, lens, _ = sampler(idx)
         c, lens, _ = D.trim(c, lens)
-        words, sent = text_enc(c, lens)
-        region, code = img_enc(loc[idx].float(), glo[idx])
+        tidx = torch.from_numpy(idx).to(dev)
+        words, sent = text_enc(c.to(dev), lens)
+        region, code = img_enc(loc[tidx].float(), glo[tidx])
         s0, s1 = sent_loss(code, sent, classes[idx], args.gamma3)
         loss = s0 + s1
-        # The word loss costs ~16x the sentence loss on CPU (one attention pass per caption), so it runs every
-        # --words-every iterations; the sentence loss, which R-precision measures, runs every iteration.
+        # The word loss costs several times the sentence loss on CPU (an attention pass per image-caption pair),
+        # so it may run every --words-every iterations; the sentence loss, which R-precision measures, runs every
+        # iteration.
         if it % args.words_every == 0:
             w0, w1 = words_loss(region, words, lens, classes[idx], args.gamma1, args.gamma2, args.gamma3)
             loss = loss + w0 + w1
@@ -177,38 +206,30 @@ def cmd_stem(args):
         it += 1
         prog.report(it, start, w=(w0 + w1).item(), s=(s0 + s1).item())
     save({"text_encoder": text_enc.state_dict(), "image_encoder": img_enc.state_dict(), "opt": opt.state_dict(), "it": it}, ck)
-    acc = damsm_rprecision(text_enc, img_enc, caps, feats["test"], cfg.words_num)
-    print(f"STEM saved at iteration {it}; real-image R-precision (test, 100 candidates) = {acc:.3f}")
+    acc = damsm_rprecision(text_enc.cpu(), img_enc.cpu(), args.data, feats["test"])
+    print(f"STEM saved at iteration {it}; real-image R-precision (docs/EVALUATION.md protocol, "
+          f"{acc['n']} test images) = {acc['mean']:.3f} ± {acc['std']:.3f}")
 
 
 @torch.no_grad()
-def damsm_rprecision(text_enc, img_enc, caps, feats, words_num, n_images=500, seed=0):
-    """Real-image R-precision ceiling: each test image vs its caption + 99 captions of other classes."""
+def damsm_rprecision(text_enc, img_enc, data, feats, n_images=500) -> dict:
+    """Real-image R-precision of a DAMSM pair on the evaluation's own protocol (evaluate.TestSet: the same
+    captions, 99 candidates and folds as docs/EVALUATION.md and `mirrorgan eval`)."""
+    from .evaluate import TestSet, fold_stats, r_precision_hits, sentence_features
+
+    was = text_enc.training, img_enc.training
     text_enc.eval()
     img_enc.eval()
-    rng = np.random.default_rng(seed)
-    n = min(n_images, feats["global"].shape[0])
-    classes = np.asarray(caps.class_ids["test"])
-    _, code = img_enc(feats["local"][:n].float(), feats["global"][:n])
-    all_n = len(caps.filenames["test"])
-    hits = 0
-    for i in range(n):
-        cand = [(i, int(rng.integers(10)))]
-        while len(cand) < 100:
-            j = int(rng.integers(all_n))
-            if classes[j] != classes[i]:
-                cand.append((j, int(rng.integers(10))))
-        ids = [caps.caption("test", j, k) for j, k in cand]
-        c = torch.zeros(100, max(len(x) for x in ids), dtype=torch.long)
-        lens = torch.tensor([max(len(x), 1) for x in ids])
-        for r, x in enumerate(ids):
-            c[r, : len(x)] = torch.tensor(x, dtype=torch.long)
-        _, sent = text_enc(c, lens)
-        sims = F.cosine_similarity(code[i : i + 1], sent)
-        hits += int(sims.argmax().item() == 0)
-    text_enc.train()
-    img_enc.train()
-    return hits / n
+    ts = TestSet(data, n_images)
+
+    class _Enc:  # sentence_features reads model.text_encoder
+        text_encoder = text_enc
+
+    sent_all = sentence_features(_Enc, ts.all_ids)
+    _, code = img_enc(feats["local"][: ts.n].float(), feats["global"][: ts.n])
+    text_enc.train(was[0])
+    img_enc.train(was[1])
+    return fold_stats(r_precision_hits(code, sent_all, ts))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -216,13 +237,14 @@ def damsm_rprecision(text_enc, img_enc, caps, feats, words_num, n_images=500, se
 # --------------------------------------------------------------------------------------------------
 def cmd_stream(args):
     torch.manual_seed(args.seed)
+    dev = pick_device(args.device)
     caps = D.CaptionSet(args.data)
     cfg = load_config(args.run, caps, args)
-    feats = torch.load(features_path(args.data))
-    glo = feats["train"]["global"]
+    feats = load_cpu(features_path(args.data))
+    glo = feats["train"]["global"].to(dev)
     n = glo.shape[0]
-    cnn = CAPTION_CNN(cfg.cap_embed)
-    rnn = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words, max_seq_length=cfg.max_seq_length)
+    cnn = CAPTION_CNN(cfg.cap_embed).to(dev)
+    rnn = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words, max_seq_length=cfg.max_seq_length).to(dev)
     opt = torch.optim.Adam(list(cnn.parameters()) + list(rnn.parameters()), lr=args.lr)
     ck = os.path.join(args.run, "stream.pt")
     it = resume(ck, {"encoder": cnn, "decoder": rnn}, opt, "STREAM")
@@ -235,27 +257,50 @@ def cmd_stream(args):
         idx = rng.choice(n, args.batch, replace=False)
         c, lens, _ = sampler(idx)
         c, lens, _ = D.trim(c, lens)
-        loss = stream_loss(cnn, rnn, glo[idx], c, lens, end_token=True)
+        loss = stream_loss(cnn, rnn, glo[torch.from_numpy(idx).to(dev)], c.to(dev), lens, end_token=True)
         opt.zero_grad()
         loss.backward()
         opt.step()
         it += 1
         prog.report(it, start, ce=loss.item())
     save({"encoder": cnn.state_dict(), "decoder": rnn.state_dict(), "opt": opt.state_dict(), "it": it}, ck)
-    cnn.eval()
-    g = feats["test"]["global"][:4]
-    ids, _ = rnn.sample(cnn(g))
-    for r in range(ids.shape[0]):
-        words = [caps.ixtoword[int(t)] for t in ids[r] if int(t) != 0]
+    q = stream_quality(cnn.cpu(), rnn.cpu(), caps, args.data, feats["test"]["global"])
+    for r, words in enumerate(q.pop("examples")):
         print("test", r, "->", " ".join(words), "| ref:", " ".join(caps.ixtoword[t] for t in caps.caption("test", r, 0)))
-    print(f"STREAM saved at iteration {it}")
+    print(f"STREAM saved at iteration {it}; real test images ({q['images']}): attribute-claim precision "
+          f"{q['claim_precision']:.3f} ({q['claims_per_caption']:.2f} claims per caption), BLEU-4 {q['bleu4']:.3f}")
+
+
+@torch.no_grad()
+def stream_quality(cnn, rnn, caps, data, glob, n_images=500) -> dict:
+    """STREAM on real test images, with the evaluation's own measures (evaluate.py): the precision of the
+    (attribute, value) claims its greedy captions make, and corpus BLEU-4 against the 10 references."""
+    from .attributes_classifier import load_meta
+    from .evaluate import claim_precision, corpus_bleu4, parse_claims
+
+    was = cnn.training, rnn.training
+    cnn.eval()
+    rnn.eval()
+    n = min(n_images, glob.shape[0])
+    ids, _ = rnn.sample(cnn(glob[:n]))
+    hyps = []
+    for row in ids.tolist():
+        row = row[: row.index(0)] if 0 in row else row
+        hyps.append([caps.ixtoword[t] for t in row])
+    refs = [[[caps.ixtoword[t] for t in caps.caption("test", i, k)] for k in range(caps.cpi)] for i in range(n)]
+    truth = load_meta(data, "test", n)
+    cp = claim_precision([parse_claims(h) for h in hyps], [m["attributes"] for m in truth])
+    cnn.train(was[0])
+    rnn.train(was[1])
+    return {"images": n, "claim_precision": cp["precision"], "claims_per_caption": cp["claims_per_caption"],
+            "bleu4": corpus_bleu4(hyps, refs)["bleu4"], "examples": hyps[:4]}
 
 
 # --------------------------------------------------------------------------------------------------
 # GAN: G_NET with D_NET64/128/256, adversarial + lambda * STREAM + KL
 # --------------------------------------------------------------------------------------------------
 def load_frozen_text_encoder(run, cfg):
-    st = torch.load(os.path.join(run, "stem.pt"))
+    st = load_cpu(os.path.join(run, "stem.pt"))
     enc = RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef)
     enc.load_state_dict(st["text_encoder"])
     enc.eval()
@@ -265,7 +310,7 @@ def load_frozen_text_encoder(run, cfg):
 
 
 def load_frozen_stream(run, cfg):
-    st = torch.load(os.path.join(run, "stream.pt"))
+    st = load_cpu(os.path.join(run, "stream.pt"))
     cnn = CAPTION_CNN(cfg.cap_embed)
     rnn = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words, max_seq_length=cfg.max_seq_length)
     cnn.load_state_dict(st["encoder"])
@@ -284,26 +329,37 @@ def gan_checkpoint_path(run):
 
 def cmd_gan(args):
     torch.manual_seed(args.seed)
+    dev = pick_device(args.device)
     caps = D.CaptionSet(args.data)
     cfg = load_config(args.run, caps, args)
     S = args.stages
-    text_enc = load_frozen_text_encoder(args.run, cfg)
+    text_enc = load_frozen_text_encoder(args.run, cfg).to(dev)
     netG = G_NET(cfg)
     netG.apply(weights_init)
     netsD = make_discriminators(cfg)
     for d in netsD:
         d.apply(weights_init)
+    if args.init_g:  # warm start from an exported generator (e.g. the shipped model's), keys as G_NET's
+        from safetensors.torch import load_file
+
+        missing, unexpected = netG.load_state_dict(load_file(args.init_g), strict=False)
+        if unexpected or any("num_batches_tracked" not in k for k in missing):
+            raise SystemExit(f"--init-g {args.init_g}: missing {missing}, unexpected {unexpected}")
+        print(f"generator initialised from {args.init_g}")
+    netG.to(dev)
+    for d in netsD:
+        d.to(dev)
     optG = torch.optim.Adam(netG.parameters(), lr=args.lr_g, betas=(0.5, 0.999))
     optsD = [torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=(0.5, 0.999)) for d in netsD]
     ema = [p.detach().clone() for p in netG.parameters()]
     it, phase_it = 0, 0
     ck = gan_checkpoint_path(args.run)
     if os.path.exists(ck):
-        st = torch.load(ck)
+        st = load_cpu(ck)
         netG.load_state_dict(st["G"])
         for d, sd in zip(netsD, st["D"]):
             d.load_state_dict(sd)
-        ema = st["G_ema"]
+        ema = [a.to(dev) for a in st["G_ema"]]
         it = st["it"]
         if st["stages"] == S:  # same phase: resume the optimisers too
             optG.load_state_dict(st["optG"])
@@ -313,12 +369,12 @@ def cmd_gan(args):
         print(f"resumed GAN at iteration {it} (checkpoint stages {st['stages']}, now {S})")
     use_stream = S == cfg.branch_num and args.lambda1 > 0
     if use_stream:
-        bb, cap_cnn, cap_rnn = load_frozen_stream(args.run, cfg)
-    imgs = D.load_images(args.data, "train", caps)
+        bb, cap_cnn, cap_rnn = (m.to(dev) for m in load_frozen_stream(args.run, cfg))
+    imgs = D.load_images(args.data, "train", caps).to(dev)  # uint8 on the device (2 GB for 10,000 images)
     n = imgs.shape[0]
     sampler = D.CaptionSampler(caps, "train", cfg.words_num, seed=args.seed + it)
     rng = np.random.default_rng(args.seed + it)
-    fixed = fixed_sample_inputs(caps, cfg, text_enc)
+    fixed = fixed_sample_inputs(caps, cfg, text_enc, dev)
     os.makedirs(os.path.join(args.run, "samples"), exist_ok=True)
     prog, stop, start = Progress(args.iters, args.minutes, every=10), StopFlag(), phase_it
     netG.train()
@@ -334,10 +390,11 @@ def cmd_gan(args):
         idx = rng.choice(n, args.batch, replace=False)
         c, lens, _ = sampler(idx)
         c, lens, mask = D.trim(c, lens)
+        c, mask = c.to(dev), mask.to(dev)
         with torch.no_grad():
             words, sent = text_enc(c, lens)
-        real = D.pyramid(D.to_unit(imgs[idx]))[:S]
-        z = torch.randn(args.batch, cfg.z_dim)
+        real = D.pyramid(D.to_unit(imgs[torch.from_numpy(idx).to(dev)]))[:S]
+        z = torch.randn(args.batch, cfg.z_dim, device=dev)
         fakes, _, mu, logvar, _ = netG(z, sent, words, mask, stages=S)
         d_losses = []
         for i in range(S):
@@ -367,12 +424,22 @@ def cmd_gan(args):
             write_samples(netG, ema, fixed, cfg, S, os.path.join(args.run, "samples", f"s{S}_{it:06d}.png"))
         if phase_it % args.checkpoint_every == 0:
             checkpoint()
+        if args.snapshot_every and phase_it % args.snapshot_every == 0:
+            snapshot(netG, it, S, cfg, args.run)
     checkpoint()
     write_samples(netG, ema, fixed, cfg, S, os.path.join(args.run, "samples", f"s{S}_{it:06d}.png"))
     print(f"GAN saved at iteration {it} (phase {phase_it}, stages {S}) after {prog.elapsed() / 60:.1f} min")
 
 
-def fixed_sample_inputs(caps, cfg, text_enc, n=8):
+def snapshot(netG, it, stages, cfg, run):
+    """G's parameters at this iteration, for the diagnosis of attribute recall against training iterations
+    (mirrorgan_train.diagnose)."""
+    os.makedirs(os.path.join(run, "snapshots"), exist_ok=True)
+    save({"G": netG.state_dict(), "it": it, "stages": stages, "config": cfg.to_dict()},
+         os.path.join(run, "snapshots", f"g_it{it:06d}.pt"))
+
+
+def fixed_sample_inputs(caps, cfg, text_enc, dev, n=8):
     g = torch.Generator().manual_seed(1234)
     m = len(caps.filenames["test"])
     c = [caps.caption("test", (i * 37) % m, 0) for i in range(n)]
@@ -382,10 +449,11 @@ def fixed_sample_inputs(caps, cfg, text_enc, n=8):
         ids[r, : len(x)] = torch.tensor(x)
     lens = torch.tensor([len(x) for x in c])
     with torch.no_grad():
-        words, sent = text_enc(ids, lens)
-    mask = torch.arange(t).unsqueeze(0) >= lens.unsqueeze(1)
-    return {"words": words, "sent": sent, "mask": mask, "z": torch.randn(n, cfg.z_dim, generator=g),
-            "eps": torch.zeros(n, cfg.condition_dim), "text": [" ".join(caps.ixtoword[i] for i in x) for x in c]}
+        words, sent = text_enc(ids.to(dev), lens)
+    mask = (torch.arange(t).unsqueeze(0) >= lens.unsqueeze(1)).to(dev)
+    return {"words": words, "sent": sent, "mask": mask, "z": torch.randn(n, cfg.z_dim, generator=g).to(dev),
+            "eps": torch.zeros(n, cfg.condition_dim, device=dev),
+            "text": [" ".join(caps.ixtoword[i] for i in x) for x in c]}
 
 
 @torch.no_grad()
@@ -422,6 +490,7 @@ def main(argv=None):
         sp.add_argument("--ndf", type=int)
         sp.add_argument("--r-num", dest="r_num", type=int)
         sp.add_argument("--words-num", dest="words_num", type=int)
+        sp.add_argument("--device", default="auto", help="auto (CUDA when present, else CPU), cpu, cuda, cuda:N")
 
     sp = sub.add_parser("features")
     common(sp)
@@ -450,6 +519,10 @@ def main(argv=None):
     sp.add_argument("--lambda1", type=float, default=20.0)
     sp.add_argument("--sample-every", dest="sample_every", type=int, default=500)
     sp.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, default=200)
+    sp.add_argument("--snapshot-every", dest="snapshot_every", type=int, default=0,
+                    help="keep G's parameters every N phase iterations in RUN/snapshots (diagnosis)")
+    sp.add_argument("--init-g", dest="init_g", default="",
+                    help="start G from an exported generator.safetensors (a fresh run only)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     {"features": cmd_features, "stem": cmd_stem, "stream": cmd_stream, "gan": cmd_gan}[args.cmd](args)
