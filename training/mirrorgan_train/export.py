@@ -109,9 +109,9 @@ def main(argv=None):
     caps = D.CaptionSet(args.data)
     with open(os.path.join(args.run, "config.json")) as f:
         cfg = ModelConfig(**json.load(f))
-    stem = torch.load(os.path.join(args.run, "stem.pt"))
-    stream = torch.load(os.path.join(args.run, "stream.pt"))
-    gan = torch.load(os.path.join(args.run, "gan.pt"))
+    stem = torch.load(os.path.join(args.run, "stem.pt"), map_location="cpu")  # runs from an accelerator too
+    stream = torch.load(os.path.join(args.run, "stream.pt"), map_location="cpu")
+    gan = torch.load(os.path.join(args.run, "gan.pt"), map_location="cpu")
     modules = {
         "text_encoder": stem["text_encoder"],
         "generator": generator_state(gan, cfg, args.g_params),

@@ -22,7 +22,7 @@ stage() {  # stage NAME COMMAND...: run once, record its wall time
   "$@"
   local t1=$(date +%s); echo "$name $((t1 - t0))" >> "$RUN/timings.txt"; touch "$RUN/.done_$name"
 }
-if [ ! -f "$DATA/READY" ]; then
+if [ ! -f "$DATA/info.json" ]; then  # info.json is the renderer's last write
   stage render $PY -m mirrorgan_train.synthbirds.dataset --out "$DATA" --n-train 10000 --n-test 2000 --seed 0 --workers 2
 fi
 [ -f "$DATA/lite0_features.pt" ] || stage features $PY -m mirrorgan_train.train features --data "$DATA" --run "$RUN" --threads $THREADS --limit ${FEATURE_LIMIT:-5000}
