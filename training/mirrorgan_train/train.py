@@ -190,13 +190,14 @@ def cmd_stem(args):
         c, lens, _ = D.trim(c, lens)
         tidx = torch.from_numpy(idx).to(dev)
         words, sent = text_enc(c.to(dev), lens)
-        region, code = img_enc(loc[tidx].float(), glo[tidx])
+        code = img_enc.emb_cnn_code(glo[tidx])
         s0, s1 = sent_loss(code, sent, classes[idx], args.gamma3)
         loss = s0 + s1
         # The word loss costs several times the sentence loss on CPU (an attention pass per image-caption pair),
         # so it may run every --words-every iterations; the sentence loss, which R-precision measures, runs every
         # iteration.
-        if it % args.words_every == 0:
+        if it % args.words_every == 0:  # the region features only when the word loss needs them
+            region = img_enc.emb_features(loc[tidx].float())
             w0, w1 = words_loss(region, words, lens, classes[idx], args.gamma1, args.gamma2, args.gamma3)
             loss = loss + w0 + w1
         opt.zero_grad()
