@@ -396,7 +396,11 @@ def cmd_gan(args):
             words, sent = text_enc(c, lens)
         real = D.pyramid(D.to_unit(imgs[torch.from_numpy(idx).to(dev)]))[:S]
         z = torch.randn(args.batch, cfg.z_dim, device=dev)
-        fakes, _, mu, logvar, _ = netG(z, sent, words, mask, stages=S)
+        # --d-warmup: a fresh discriminator beside a trained generator (--init-g) first learns alone, so that G's
+        # first updates follow a discriminator that already tells real from fake rather than a random one.
+        warm = phase_it < args.d_warmup
+        with torch.set_grad_enabled(not warm):
+            fakes, _, mu, logvar, _ = netG(z, sent, words, mask, stages=S)
         d_losses = []
         for i in range(S):
             netsD[i].zero_grad()
@@ -404,20 +408,21 @@ def cmd_gan(args):
             errD.backward()
             optsD[i].step()
             d_losses.append(errD.item())
-        netG.zero_grad()
-        adv = generator_adv_loss(netsD[:S], fakes, sent)
-        kl = kl_loss(mu, logvar)
-        errG = adv + kl
-        ls = torch.zeros(())
-        if use_stream:
-            _, glob = bb(fakes[-1])
-            ls = stream_loss(cap_cnn, cap_rnn, glob, c, lens, end_token=False)
-            errG = errG + args.lambda1 * ls
-        errG.backward()
-        optG.step()
-        with torch.no_grad():
-            for p, a in zip(netG.parameters(), ema):
-                a.mul_(0.999).add_(p.detach(), alpha=0.001)
+        adv = kl = ls = torch.zeros(())
+        if not warm:
+            netG.zero_grad()
+            adv = generator_adv_loss(netsD[:S], fakes, sent)
+            kl = kl_loss(mu, logvar)
+            errG = adv + kl
+            if use_stream:
+                _, glob = bb(fakes[-1])
+                ls = stream_loss(cap_cnn, cap_rnn, glob, c, lens, end_token=False)
+                errG = errG + args.lambda1 * ls
+            errG.backward()
+            optG.step()
+            with torch.no_grad():
+                for p, a in zip(netG.parameters(), ema):
+                    a.mul_(0.999).add_(p.detach(), alpha=0.001)
         it += 1
         phase_it += 1
         prog.report(phase_it, start, D=sum(d_losses), G_adv=adv.item(), stream=ls.item(), kl=kl.item())
@@ -522,6 +527,8 @@ def main(argv=None):
     sp.add_argument("--checkpoint-every", dest="checkpoint_every", type=int, default=200)
     sp.add_argument("--snapshot-every", dest="snapshot_every", type=int, default=0,
                     help="keep G's parameters every N phase iterations in RUN/snapshots (diagnosis)")
+    sp.add_argument("--d-warmup", dest="d_warmup", type=int, default=0,
+                    help="train only the discriminators for the first N phase iterations (after --init-g)")
     sp.add_argument("--init-g", dest="init_g", default="",
                     help="start G from an exported generator.safetensors (a fresh run only)")
     args = p.parse_args(argv)
