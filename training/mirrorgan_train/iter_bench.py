@@ -11,6 +11,8 @@ data preparation (caption sampling through data.CaptionSampler, data.trim, to_un
   features    frozen Backbone(pretrained=True) forward of 50 images 256² (cmd_features, no_grad)
   stem        STEM, sentence loss only (cmd_stem with --words-every > 1, on a non-word-loss iteration), batch 48
   stem_words  STEM with the word loss added (cmd_stem on a word-loss iteration; --words-every 1), batch 48
+  stem_words_loop  the same with the official one-caption-at-a-time word loss (losses.words_loss_reference):
+              what cmd_stem ran before the batched word loss
   stream      STREAM, stream_loss(end_token=True), batch 128
   gan1        GAN stage 1 (G_NET stages=1, D_NET64), batch 16
   gan3        GAN all stages (stages=3, three discriminators) + lambda1 (20) * STREAM loss through the frozen
@@ -55,7 +57,8 @@ import numpy as np
 import torch
 
 from . import data as D
-from .losses import discriminator_loss, generator_adv_loss, kl_loss, sent_loss, stream_loss, words_loss
+from .losses import (discriminator_loss, generator_adv_loss, kl_loss, sent_loss, stream_loss, words_loss,
+                     words_loss_reference)
 from .models import (CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, Backbone, ModelConfig,
                      make_discriminators, weights_init)
 
@@ -64,16 +67,17 @@ N_CLASSES = 120  # SynthBirds training classes
 LOCAL_SHAPE = (112, 14, 14)
 GLOBAL_DIM = 1280
 
-STAGES = ["features", "stem", "stem_words", "stream", "gan1", "gan3"]
+STAGES = ["features", "stem", "stem_words", "stem_words_loop", "stream", "gan1", "gan3"]
 STAGE_LABEL = {
     "features": "features: frozen Backbone forward, 256² images",
     "stem": "STEM, sentence loss",
     "stem_words": "STEM, sentence + word loss",
+    "stem_words_loop": "STEM, sentence + word loss (official per-caption loop)",
     "stream": "STREAM (end token)",
     "gan1": "GAN stage 1 (64²)",
     "gan3": "GAN all stages + λ·STREAM",
 }
-DEFAULT_BATCH = {"features": 50, "stem": 48, "stem_words": 48, "stream": 128, "gan1": 16, "gan3": 8}
+DEFAULT_BATCH = {"features": 50, "stem": 48, "stem_words": 48, "stem_words_loop": 48, "stream": 128, "gan1": 16, "gan3": 8}
 MIN_BATCH = 2  # BatchNorm in training mode and the mismatched-pair discriminator loss need two samples
 
 # train.py defaults
@@ -203,8 +207,8 @@ class FeaturesStage:
 
 
 class StemStage:
-    def __init__(self, cfg, setting, batch, seed, words):
-        self.s, self.b, self.words = setting, batch, words
+    def __init__(self, cfg, setting, batch, seed, words, word_loss=words_loss):
+        self.s, self.b, self.words, self.word_loss = setting, batch, words, word_loss
         n = 4 * batch
         self.loc, self.glo = synthetic_features(n, seed)
         self.classes = np.random.default_rng(seed).integers(0, N_CLASSES, n)
@@ -232,7 +236,7 @@ class StemStage:
         loss = s0 + s1
         out = {"s0": s0, "s1": s1}
         if self.words:
-            w0, w1 = words_loss(region, words, lens, self.classes[idx], GAMMA1, GAMMA2, GAMMA3)
+            w0, w1 = self.word_loss(region, words, lens, self.classes[idx], GAMMA1, GAMMA2, GAMMA3)
             loss = loss + w0 + w1
             out.update(w0=w0, w1=w1)
         if update:
@@ -363,8 +367,9 @@ class GanStage:
 def build(stage, cfg, setting, batch, seed=0):
     if stage == "features":
         return FeaturesStage(cfg, setting, batch, seed)
-    if stage in ("stem", "stem_words"):
-        return StemStage(cfg, setting, batch, seed, words=stage == "stem_words")
+    if stage in ("stem", "stem_words", "stem_words_loop"):
+        return StemStage(cfg, setting, batch, seed, words=stage != "stem",
+                         word_loss=words_loss_reference if stage == "stem_words_loop" else words_loss)
     if stage == "stream":
         return StreamStage(cfg, setting, batch, seed)
     if stage in ("gan1", "gan3"):
