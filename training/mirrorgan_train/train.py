@@ -184,6 +184,13 @@ def cmd_stem(args):
     w0 = w1 = torch.zeros(())  # the last word loss computed (reported between word-loss iterations)
     text_enc.train()
     img_enc.train()
+    if args.freeze_text:
+        # Head-only phase: the text encoder that the generator is conditioned on stays as it is (eval mode, as it
+        # serves: no dropout) and only the image heads learn to match its sentence features. The optimiser state
+        # keeps its layout (Adam skips parameters without gradients), so the checkpoint resumes either way.
+        text_enc.eval()
+        for p in text_enc.parameters():
+            p.requires_grad_(False)
     while not prog.done(it) and not stop.stop:
         idx = rng.choice(n, args.batch, replace=False)
         c, lens, _ = sampler(idx)
@@ -196,7 +203,7 @@ def cmd_stem(args):
         # The word loss costs several times the sentence loss on CPU (an attention pass per image-caption pair),
         # so it may run every --words-every iterations; the sentence loss, which R-precision measures, runs every
         # iteration.
-        if it % args.words_every == 0:  # the region features only when the word loss needs them
+        if it % args.words_every == 0 and not args.freeze_text:  # region features only for the word loss
             region = img_enc.emb_features(loc[tidx].float())
             w0, w1 = words_loss(region, words, lens, classes[idx], args.gamma1, args.gamma2, args.gamma3)
             loss = loss + w0 + w1
@@ -510,6 +517,8 @@ def main(argv=None):
     sp.add_argument("--gamma1", type=float, default=4.0)
     sp.add_argument("--gamma2", type=float, default=5.0)
     sp.add_argument("--gamma3", type=float, default=10.0)
+    sp.add_argument("--freeze-text", dest="freeze_text", action="store_true",
+                    help="train only the image heads against the current text encoder (sentence loss)")
     sp.add_argument("--words-every", dest="words_every", type=int, default=1,
                     help="compute the DAMSM word loss every N iterations (1: every iteration, as the paper)")
     sp = sub.add_parser("stream")

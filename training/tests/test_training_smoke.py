@@ -48,6 +48,13 @@ def test_every_stage_runs_and_exports(tiny, tmp_path):
     # Resumes at iteration 2 and runs 3 more with the word loss on every second one (iterations 2 and 4).
     train.main(["stem", *common, "--iters", "5", "--batch", "6", "--words-every", "2"])
     assert torch.load(os.path.join(run, "stem.pt"))["it"] == 5
+    # Head-only phase: the image heads learn, the text encoder (the generator's conditioning) does not move.
+    before = torch.load(os.path.join(run, "stem.pt"))
+    train.main(["stem", *common, "--iters", "7", "--batch", "6", "--freeze-text"])
+    after = torch.load(os.path.join(run, "stem.pt"))
+    assert after["it"] == 7
+    assert all(torch.equal(v, after["text_encoder"][k]) for k, v in before["text_encoder"].items())
+    assert not torch.equal(before["image_encoder"]["emb_cnn_code.weight"], after["image_encoder"]["emb_cnn_code.weight"])
     train.main(["stream", *common, "--iters", "2", "--batch", "6"])
     train.main(["gan", *common, "--iters", "2", "--stages", "1", "--batch", "4"])
     train.main(["gan", *common, "--iters", "2", "--stages", "3", "--batch", "2"])
