@@ -158,4 +158,4 @@ def stream_loss(cap_cnn, cap_rnn, glob_feat, captions, lengths, end_token=False)
     # The decoder input is [feature, w0 .. w_{L-1}] packed with L (+1) lengths: it drops the last input.
     logits = cap_rnn(feats, caps[:, : int(lens.max())], lens)
     targets = pack_padded_sequence(caps, lens.cpu(), batch_first=True, enforce_sorted=False).data
-    return F.cross_entropy(logits, targets)
+    return F.cross_entropy(logits.float(), targets)  # fp32 even when the decoder ran under bf16 autocast

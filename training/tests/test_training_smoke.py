@@ -56,6 +56,9 @@ def test_every_stage_runs_and_exports(tiny, tmp_path):
     assert all(torch.equal(v, after["text_encoder"][k]) for k, v in before["text_encoder"].items())
     assert not torch.equal(before["image_encoder"]["emb_cnn_code.weight"], after["image_encoder"]["emb_cnn_code.weight"])
     train.main(["stream", *common, "--iters", "2", "--batch", "6"])
+    train.main(["stream", *common, "--iters", "3", "--batch", "6", "--bf16"])  # resumes, one bf16 iteration
+    st = torch.load(os.path.join(run, "stream.pt"))
+    assert st["it"] == 3 and all(v.dtype != torch.bfloat16 for v in st["decoder"].values())
     train.main(["gan", *common, "--iters", "2", "--stages", "1", "--batch", "4"])
     train.main(["gan", *common, "--iters", "2", "--stages", "3", "--batch", "2"])
     ck = torch.load(os.path.join(run, "gan.pt"))
