@@ -722,6 +722,9 @@ def main(argv=None):
     p.add_argument("--classifier-train", dest="classifier_train", type=int, default=5000)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--reuse", default="",
+                   help="a diagnosis.json whose results of parts not measured now are kept (e.g. part 3, the "
+                        "frozen-feature probes, which do not depend on the trained model)")
     p.add_argument("--report-only", dest="report_only", action="store_true",
                    help="rewrite diagnosis.md (and the links) from <out>/diagnosis.json without measuring")
     args = p.parse_args(argv)
@@ -737,6 +740,14 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     results: dict = {"data": os.path.abspath(args.data), "run": os.path.abspath(args.run) if args.run else None,
                      "weights": os.path.abspath(args.weights) if args.weights else None, "skipped": {}}
+    if args.reuse:  # keep the earlier file's measurements; the parts measured now overwrite theirs
+        with open(args.reuse) as f:
+            kept = json.load(f)
+        for k in ("data", "run", "weights", "skipped", "links", "weakest_link", "runtime_s", "threads", "images",
+                  "text_encoder"):
+            kept.pop(k, None)
+        results.update(kept)
+        results["reused_from"] = os.path.abspath(args.reuse)
 
     def skip(part, msg):
         results["skipped"][str(part)] = msg
