@@ -60,14 +60,18 @@ def _die(msg):
     raise AccelError(msg)
 
 
-def sha256_file(path, chunk=4 * MiB) -> str:
+def chunks(f, size=4 * MiB):
+    """The bytes of an open binary file, `size` at a time (every hashing loop here reads this way)."""
+    while b := f.read(size):
+        yield b
+
+
+def sha256_file(path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
-        while True:
-            b = f.read(chunk)
-            if not b:
-                return h.hexdigest()
+        for b in chunks(f):
             h.update(b)
+    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -321,10 +325,7 @@ def verify(indir, name=None, quiet=False) -> dict:
         size = os.path.getsize(p)
         h = hashlib.sha256()
         with open(p, "rb") as fh:
-            while True:
-                b = fh.read(4 * MiB)
-                if not b:
-                    break
+            for b in chunks(fh):
                 h.update(b)
                 whole.update(b)
         if size != part["bytes"] or h.hexdigest() != part["sha256"]:
@@ -408,10 +409,7 @@ def unpack(indir, run, name=None, only=(), allow_slim=False, quiet=False) -> lis
             h = hashlib.sha256()
             src = tar.extractfile(ti)
             with open(tmp, "wb") as out:
-                while True:
-                    b = src.read(4 * MiB)
-                    if not b:
-                        break
+                for b in chunks(src):
                     h.update(b)
                     out.write(b)
             if h.hexdigest() != e["sha256"]:
