@@ -18,6 +18,7 @@ import os
 import signal
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -229,11 +230,7 @@ def damsm_rprecision(text_enc, img_enc, data, feats, n_images=500) -> dict:
     text_enc.eval()
     img_enc.eval()
     ts = TestSet(data, n_images)
-
-    class _Enc:  # sentence_features reads model.text_encoder
-        text_encoder = text_enc
-
-    sent_all = sentence_features(_Enc, ts.all_ids)
+    sent_all = sentence_features(SimpleNamespace(text_encoder=text_enc), ts.all_ids)  # reads model.text_encoder
     _, code = img_enc(feats["local"][: ts.n].float(), feats["global"][: ts.n])
     text_enc.train(was[0])
     img_enc.train(was[1])
