@@ -284,17 +284,15 @@ def stream_quality(cnn, rnn, caps, data, glob, n_images=500) -> dict:
     """STREAM on real test images, with the evaluation's own measures (evaluate.py): the precision of the
     (attribute, value) claims its greedy captions make, and corpus BLEU-4 against the 10 references."""
     from .attributes_classifier import load_meta
-    from .evaluate import claim_precision, corpus_bleu4, parse_claims
+    from .evaluate import claim_precision, corpus_bleu4, parse_claims, redescribe_batch
 
     was = cnn.training, rnn.training
     cnn.eval()
     rnn.eval()
     n = min(n_images, glob.shape[0])
-    ids, _ = rnn.sample(cnn(glob[:n]))
-    hyps = []
-    for row in ids.tolist():
-        row = row[: row.index(0)] if 0 in row else row
-        hyps.append([caps.ixtoword[t] for t in row])
+    # The evaluation's own greedy redescription (stops at <end>), so these numbers are evaluate.py's.
+    hyps = redescribe_batch(SimpleNamespace(stream_encoder=cnn, stream_decoder=rnn, end_token=True,
+                                            ixtoword=caps.ixtoword), glob[:n])
     refs = [[[caps.ixtoword[t] for t in caps.caption("test", i, k)] for k in range(caps.cpi)] for i in range(n)]
     truth = load_meta(data, "test", n)
     cp = claim_precision([parse_claims(h) for h in hyps], [m["attributes"] for m in truth])
