@@ -157,6 +157,20 @@ struct FusedKernelTests {
         #expect(a.one.data == a.two.data)
     }
 
+    /// The default blocking (no `blockBudget`) at a generator layer's shape (128², 64 → 128 channels): the
+    /// block's tile count, which is the GEMMs' N, must not follow the thread count. It once did, and OpenBLAS's
+    /// sums then differed in the last bit between 1 and 2 threads (seen through the pipeline's DAMSM cosines).
+    @Test func winograd4x3DefaultBlockingIsTheSameAtAnyThreadCount() throws {
+        var rng = TestRandom(seed: 12)
+        let layer = try Winograd4x3(weight: rng.tensor([128, 64, 3, 3], -0.05, 0.05), bias: rng.tensor([128]))
+        let x = rng.tensor([1, 64, 128, 128])
+        let r = try atOneAndTwoThreads { try layer(x, epilogue: .glu) }
+        defer { Runtime.setThreads(1) }
+        // A count, not the arrays: a failing `==` on a million floats makes the test runner print a diff for minutes.
+        let differing = zip(r.one.data, r.two.data).reduce(0) { $0 + ($1.0 == $1.1 ? 0 : 1) }
+        #expect(differing == 0)
+    }
+
     @Test func winogradWithoutBiasAndBadArguments() throws {
         var rng = TestRandom(seed: 5)
         let x = rng.tensor([1, 3, 4, 5])

@@ -106,9 +106,12 @@ public struct Winograd4x3: Sendable {
     }
 
     /// - Parameters: x `[N, C, H, W]`; blockBudget: scratch floats per block of tile rows (tests lower it).
-    ///   The default grows with the thread count (`mirrorgan bench --layers`, official 128² conv1+GLU):
-    ///   one thread wants blocks near the core's L2 (2 MiB of V and M: 11.8 ms; 8 MiB: 14.1 ms); two
-    ///   threads, each running whole GEMMs of the block, 4 MiB (7.5 ms; 2 MiB: 8.1 ms; 8 MiB: 7.6 ms).
+    ///   The default is 4 MiB of V and M whatever the thread count (`mirrorgan bench --layers`, official
+    ///   128² conv1+GLU: one thread 2 MiB 11.8 ms, 8 MiB 14.1 ms; two threads 2 MiB 8.1 ms, 4 MiB 7.5 ms).
+    ///   It once grew with the thread count, and then the block's tile count, hence the GEMMs' N, did too;
+    ///   OpenBLAS does not promise the same sums for a column when N changes (its blocking and kernels follow
+    ///   the shape), and the outputs differed in the last bit between 1 and 2 threads (a CI run caught it
+    ///   through the pipeline's DAMSM cosines; `winograd4x3DefaultBlockingIsTheSameAtAnyThreadCount`).
     /// - Returns: `[N, O (O/2 with .glu), H, W]`; the upsampling variant (GLU only) `[N, O/8, 2H, 2W]`.
     public func callAsFunction(_ x: Tensor, epilogue: ConvEpilogue = .identity, blockBudget: Int? = nil) throws -> Tensor {
         let op = "Winograd4x3"
@@ -128,7 +131,7 @@ public struct Winograd4x3: Sendable {
         let tw = (w + 3) / 4, th = (h + 3) / 4
         // Phase arrays hold tw + 1 entries, padded so that the vector loads at k + 1 stay inside each array.
         let phaseLen = (tw + 8 + 7) / 8 * 8
-        let budget = blockBudget ?? (1 << 19) * min(kernelThreadCount(), 8)
+        let budget = blockBudget ?? (1 << 20)  // never a function of the thread count (see above)
         let rowsPerBlock = max(1, min(th, budget / (36 * (c + o) * tw)))
         let maxTiles = rowsPerBlock * tw
         // The 36 planes of V and M are spaced by a whole number of tiles plus one cache line: with power-of-two
