@@ -26,6 +26,7 @@ import torch.nn.functional as F
 
 from . import data as D
 from .losses import discriminator_loss, generator_adv_loss, kl_loss, sent_loss, stream_loss, words_loss
+from .projected import FrozenTrunk, make_projected_discriminators, projected_d_loss, projected_g_loss
 from .models import (CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, Backbone, ModelConfig,
                      make_discriminators, weights_init)
 
@@ -342,9 +343,15 @@ def cmd_gan(args):
     text_enc = load_frozen_text_encoder(args.run, cfg).to(dev)
     netG = G_NET(cfg)
     netG.apply(weights_init)
-    netsD = make_discriminators(cfg)
-    for d in netsD:
-        d.apply(weights_init)
+    projected = args.d_kind == "projected"
+    if projected:  # issue 17's recipe (mirrorgan_train/projected.py): heads over the frozen Lite0 trunk
+        trunk = FrozenTrunk().to(dev)
+        netsD = make_projected_discriminators(cfg.nef, S, sizes=args.d_sizes, width=args.d_width)
+    else:  # the paper's discriminators
+        netsD = make_discriminators(cfg)[:S]
+        for d in netsD:
+            d.apply(weights_init)
+    gen = torch.Generator().manual_seed(args.seed + 1)  # DiffAugment's draws
     if args.init_g:  # warm start from an exported generator (e.g. the shipped model's), keys as G_NET's
         from safetensors.torch import load_file
 
@@ -355,25 +362,31 @@ def cmd_gan(args):
     netG.to(dev)
     for d in netsD:
         d.to(dev)
-    optG = torch.optim.Adam(netG.parameters(), lr=args.lr_g, betas=(0.5, 0.999))
-    optsD = [torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=(0.5, 0.999)) for d in netsD]
+    # The paper's Adam betas (0.5, 0.999); the hinge recipe uses (0, 0.99) as Projected GAN and DF-GAN do.
+    betas = (0.0, 0.99) if projected else (0.5, 0.999)
+    optG = torch.optim.Adam(netG.parameters(), lr=args.lr_g, betas=betas)
+    optsD = [torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=betas) for d in netsD]
     ema = [p.detach().clone() for p in netG.parameters()]
     it, phase_it = 0, 0
     ck = gan_checkpoint_path(args.run)
     if os.path.exists(ck):
         st = load_cpu(ck)
         netG.load_state_dict(st["G"])
-        for d, sd in zip(netsD, st["D"]):
-            d.load_state_dict(sd)
+        same_d = st.get("d_kind", "paper") == args.d_kind and not args.fresh_d
+        if same_d:  # a checkpoint of the other recipe (or --fresh-d) keeps its G only; the discriminators start afresh
+            for d, sd in zip(netsD, st["D"]):
+                d.load_state_dict(sd)
         ema = [a.to(dev) for a in st["G_ema"]]
         it = st["it"]
-        if st["stages"] == S:  # same phase: resume the optimisers too
+        if st["stages"] == S and same_d:  # same phase: resume the optimisers too
             optG.load_state_dict(st["optG"])
-            for o, sd in zip(optsD, st["optD"]):
+            for o, sd in zip(optsD, st["optD"][: len(optsD)]):
                 o.load_state_dict(sd)
             phase_it = st.get("phase_it", 0)
         print(f"resumed GAN at iteration {it} (checkpoint stages {st['stages']}, now {S})")
-    use_stream = S == cfg.branch_num and args.lambda1 > 0
+    # The paper applies STREAM to the final (256²) image only; --stream-stage1 applies it in the 64²-only phase too
+    # (to the 64² image), on --stream-images images of each batch (the Lite0 pass at 224² is the costly part).
+    use_stream = args.lambda1 > 0 and (S == cfg.branch_num or args.stream_stage1)
     if use_stream:
         bb, cap_cnn, cap_rnn = (m.to(dev) for m in load_frozen_stream(args.run, cfg))
     imgs = D.load_images(args.data, "train", caps).to(dev)  # uint8 on the device (2 GB for 10,000 images)
@@ -390,7 +403,7 @@ def cmd_gan(args):
     def checkpoint():
         save({"G": netG.state_dict(), "G_ema": ema, "D": [d.state_dict() for d in netsD], "optG": optG.state_dict(),
               "optD": [o.state_dict() for o in optsD], "it": it, "phase_it": phase_it, "stages": S,
-              "config": cfg.to_dict()}, ck)
+              "d_kind": args.d_kind, "config": cfg.to_dict()}, ck)
 
     while not prog.done(phase_it) and not stop.stop:
         idx = rng.choice(n, args.batch, replace=False)
@@ -406,22 +419,32 @@ def cmd_gan(args):
         warm = phase_it < args.d_warmup
         with torch.set_grad_enabled(not warm):
             fakes, _, mu, logvar, _ = netG(z, sent, words, mask, stages=S)
-        d_losses = []
+        d_losses, d_parts = [], {}
         for i in range(S):
             netsD[i].zero_grad()
-            errD = discriminator_loss(netsD[i], real[i], fakes[i], sent)
+            if projected:
+                errD, parts = projected_d_loss(netsD[i], trunk, real[i], fakes[i], sent, gp_weight=args.gp_weight,
+                                               match_weight=args.match_weight, augment=args.augment, gen=gen)
+                if i == S - 1:
+                    d_parts = {k: parts[k] for k in ("real", "fake", "wrong", "match", "acc", "gp")}
+            else:
+                errD = discriminator_loss(netsD[i], real[i], fakes[i], sent)
             errD.backward()
             optsD[i].step()
             d_losses.append(errD.item())
         adv = kl = ls = torch.zeros(())
         if not warm:
             netG.zero_grad()
-            adv = generator_adv_loss(netsD[:S], fakes, sent)
+            if projected:
+                adv = projected_g_loss(netsD, trunk, fakes, sent, augment=args.augment, gen=gen)
+            else:
+                adv = generator_adv_loss(netsD, fakes, sent)
             kl = kl_loss(mu, logvar)
             errG = adv + kl
             if use_stream:
-                _, glob = bb(fakes[-1])
-                ls = stream_loss(cap_cnn, cap_rnn, glob, c, lens, end_token=False)
+                k = args.stream_images or args.batch
+                _, glob = bb(fakes[-1][:k])
+                ls = stream_loss(cap_cnn, cap_rnn, glob, c[:k], lens[:k], end_token=False)
                 errG = errG + args.lambda1 * ls
             errG.backward()
             optG.step()
@@ -430,7 +453,7 @@ def cmd_gan(args):
                     a.mul_(0.999).add_(p.detach(), alpha=0.001)
         it += 1
         phase_it += 1
-        prog.report(phase_it, start, D=sum(d_losses), G_adv=adv.item(), stream=ls.item(), kl=kl.item())
+        prog.report(phase_it, start, D=sum(d_losses), G_adv=adv.item(), stream=ls.item(), kl=kl.item(), **d_parts)
         if phase_it % args.sample_every == 0:
             write_samples(netG, ema, fixed, cfg, S, os.path.join(args.run, "samples", f"s{S}_{it:06d}.png"))
         if phase_it % args.checkpoint_every == 0:
@@ -539,6 +562,24 @@ def main(argv=None):
                     help="train only the discriminators for the first N phase iterations (after --init-g)")
     sp.add_argument("--init-g", dest="init_g", default="",
                     help="start G from an exported generator.safetensors (a fresh run only)")
+    sp.add_argument("--fresh-d", dest="fresh_d", action="store_true",
+                    help="resume G (and its EMA) from the checkpoint but start the discriminators and optimisers afresh")
+    sp.add_argument("--d-kind", dest="d_kind", choices=["paper", "projected"], default="paper",
+                    help="paper: the official discriminators and BCE losses; projected: issue 17's recipe "
+                         "(text-conditioned heads over frozen Lite0 features, hinge + MA-GP, DiffAugment)")
+    sp.add_argument("--d-sizes", dest="d_sizes", type=int, nargs=3, default=[128, 128, 128],
+                    help="projected: the trunk's input size for the 64, 128 and 256 px images")
+    sp.add_argument("--d-width", dest="d_width", type=int, default=64, help="projected: the heads' first width")
+    sp.add_argument("--gp-weight", dest="gp_weight", type=float, default=2.0,
+                    help="projected: weight of the matching-aware gradient penalty (DF-GAN: 2, power 6)")
+    sp.add_argument("--match-weight", dest="match_weight", type=float, default=1.0,
+                    help="projected: weight of the heads' contrastive image-caption match loss on real images")
+    sp.add_argument("--stream-stage1", dest="stream_stage1", action="store_true",
+                    help="also apply lambda1 * STREAM in a 64²-only phase (--stages 1), to the 64² image")
+    sp.add_argument("--stream-images", dest="stream_images", type=int, default=0,
+                    help="images of each batch the STREAM loss reads (0: all)")
+    sp.add_argument("--no-augment", dest="augment", action="store_false",
+                    help="projected: no DiffAugment (translation and cutout)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     {"features": cmd_features, "stem": cmd_stem, "stream": cmd_stream, "gan": cmd_gan}[args.cmd](args)

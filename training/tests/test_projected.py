@@ -1,0 +1,156 @@
+"""The fast recipe's discriminator side (mirrorgan_train/projected.py): DiffAugment, the projected heads,
+the hinge + MA-GP losses, and a GAN run with --d-kind projected that resumes and exports."""
+import os
+import shutil
+
+import pytest
+import torch
+
+from mirrorgan_train import projected as P
+from mirrorgan_train import train
+from tiny_dataset import write_tiny_dataset
+
+
+def test_translate_shifts_whole_images_and_fills_with_zeros():
+    x = torch.arange(2 * 1 * 8 * 8, dtype=torch.float32).view(2, 1, 8, 8) + 1
+    g = torch.Generator().manual_seed(3)
+    y = P.translate(x, ratio=0.25, gen=g)
+    for b in range(2):  # every kept pixel is the source shifted by one (dy, dx) within ±2
+        found = False
+        for dy in range(-2, 3):
+            for dx in range(-2, 3):
+                ref = torch.zeros(8, 8)
+                for i in range(8):
+                    for j in range(8):
+                        if 0 <= i + dy < 8 and 0 <= j + dx < 8:
+                            ref[i, j] = x[b, 0, i + dy, j + dx]
+                found |= torch.equal(ref, y[b, 0])
+        assert found
+
+
+def test_cutout_zeroes_one_square_and_keeps_the_rest():
+    x = torch.ones(4, 3, 16, 16)
+    y = P.cutout(x, ratio=0.5, gen=torch.Generator().manual_seed(1))
+    for b in range(4):
+        zero = (y[b] == 0).all(0)
+        assert 0 < zero.sum() <= 9 * 9  # a square of side ≤ 9 (8 ± 1), clipped at the borders
+        assert torch.equal(y[b][:, ~zero], x[b][:, ~zero])  # colours untouched elsewhere
+        rows, cols = zero.any(1).nonzero(), zero.any(0).nonzero()
+        assert zero[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()  # one filled rectangle
+
+
+def test_diff_augment_passes_gradients():
+    x = torch.randn(2, 3, 16, 16, requires_grad=True)
+    P.diff_augment(x, torch.Generator().manual_seed(0)).sum().backward()
+    assert x.grad is not None and (x.grad != 0).any() and (x.grad == 0).any()
+
+
+@pytest.fixture(scope="module")
+def trunk():
+    return P.FrozenTrunk(pretrained=False)
+
+
+def test_trunk_is_frozen_and_taps_the_documented_depths(trunk):
+    feats = trunk(torch.zeros(1, 3, 64, 64), 128)
+    assert [f.shape[1] for f in feats] == list(P.TAP_CHANNELS)
+    assert [f.shape[-1] for f in feats] == [128 // s for s in P.TAP_STRIDES]
+    trunk.train()
+    assert not trunk.backbone.training and all(not p.requires_grad for p in trunk.parameters())
+
+
+def test_heads_reduce_to_one_logit_and_use_the_sentence(trunk):
+    torch.manual_seed(0)
+    d = P.ProjectedD(nef=8, input_size=64, width=8)
+    feats = trunk(torch.randn(3, 3, 64, 64), 64)
+    s1, s2 = torch.randn(3, 8), torch.randn(3, 8)
+    a, b = d.logits(feats, s1), d.logits(feats, s2)
+    assert a.shape == (3,) and not torch.allclose(a, b)
+
+
+def test_match_matrix_diagonal_is_the_pairwise_logit_and_rows_share_the_unconditional_part(trunk):
+    torch.manual_seed(4)
+    d = P.ProjectedD(nef=8, input_size=64, width=8)
+    feats = trunk(torch.randn(3, 3, 64, 64), 64)
+    sent = torch.randn(3, 8)
+    m = d.match(feats, sent)
+    assert m.shape == (3, 3)
+    assert torch.allclose(m.diagonal(), d.logits(feats, sent), atol=1e-6)
+    assert torch.allclose(m[1, 2], d.logits([f[1:2] for f in feats], sent[2:3])[0], atol=1e-6)
+
+
+def test_contrastive_match_loss_is_the_two_way_cross_entropy(trunk):
+    torch.manual_seed(5)
+    d = P.ProjectedD(nef=8, input_size=32, width=8)
+    real, sent = torch.rand(4, 3, 32, 32), torch.randn(4, 8)
+    _, parts = P.projected_d_loss(d, trunk, real, real, sent, augment=False, gp_weight=0)
+    m = 10.0 * d.match(trunk(real, 32), sent)
+    t = torch.arange(4)
+    ref = 0.5 * (torch.nn.functional.cross_entropy(m, t) + torch.nn.functional.cross_entropy(m.t(), t))
+    assert parts["match"] == pytest.approx(ref.item(), rel=1e-5)
+    assert parts["wrong"] == pytest.approx((m[t, t.roll(1)] / 10.0).mean().item(), rel=1e-5)
+
+
+def test_losses_train_the_heads_not_the_trunk_and_reach_the_generator(trunk):
+    torch.manual_seed(1)
+    d = P.ProjectedD(nef=8, input_size=64, width=8)
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    fake = (torch.rand(4, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    sent = torch.randn(4, 8)
+    loss, parts = P.projected_d_loss(d, trunk, real, fake, sent, gen=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert parts["gp"] > 0 and torch.isfinite(loss)
+    assert fake.grad is None  # the discriminator's step does not reach G
+    assert all(p.grad is not None for p in d.parameters())
+    assert all(p.grad is None for p in trunk.parameters())
+    g = P.projected_g_loss([d], trunk, [fake], sent, gen=torch.Generator().manual_seed(0))
+    g.backward()
+    assert fake.grad is not None and (fake.grad != 0).any()
+
+
+def test_ma_gp_is_dfgan_penalty_on_features_and_sentence(trunk):
+    """MA-GP = k · mean over images of ‖∂D(real, s)/∂(features, s)‖^p (k = 2, p = 6), recomputed here by hand."""
+    torch.manual_seed(2)
+    d = P.ProjectedD(nef=8, input_size=32, width=8).eval()  # eval: spectral norm does not step between calls
+    real, sent = torch.rand(3, 3, 32, 32), torch.randn(3, 8)
+    _, parts = P.projected_d_loss(d, trunk, real, real, sent, augment=False)
+    feats = [f.detach().requires_grad_(True) for f in trunk(real, 32)]
+    s = sent.clone().requires_grad_(True)
+    grads = torch.autograd.grad(d.logits(feats, s).sum(), feats + [s])
+    norms = torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in grads))
+    assert parts["gp"] == pytest.approx((2.0 * norms.pow(6).mean()).item(), rel=1e-4)
+    _, none = P.projected_d_loss(d, trunk, real, real, sent, augment=False, gp_weight=0)
+    assert none["gp"] == 0.0 and none["real"] == pytest.approx(parts["real"], rel=1e-5)
+
+
+def test_gan_with_the_projected_recipe_runs_resumes_and_keeps_g_keys(tmp_path):
+    root = str(tmp_path / "ds")
+    write_tiny_dataset(root, n_train=8, n_test=4)
+    run = str(tmp_path / "run")
+    common = ["--data", root, "--run", run, "--threads", "1"]
+    train.main(["features", *common, "--batch", "8"])
+    train.main(["stem", *common, "--iters", "1", "--batch", "4", "--ngf", "4", "--ndf", "4"])
+    train.main(["stream", *common, "--iters", "1", "--batch", "4"])
+    proj = ["--d-kind", "projected", "--d-sizes", "32", "32", "64", "--d-width", "8"]
+    train.main(["gan", *common, "--iters", "2", "--stages", "1", "--batch", "4", *proj])
+    ck = torch.load(os.path.join(run, "gan.pt"))
+    assert ck["d_kind"] == "projected" and ck["it"] == 2 and len(ck["D"]) == 1
+    train.main(["gan", *common, "--iters", "3", "--stages", "1", "--batch", "4", *proj])  # resumes its phase
+    assert torch.load(os.path.join(run, "gan.pt"))["phase_it"] == 3
+    train.main(["gan", *common, "--iters", "1", "--stages", "3", "--batch", "2", "--lambda1", "20", *proj])
+    ck = torch.load(os.path.join(run, "gan.pt"))
+    assert ck["stages"] == 3 and len(ck["D"]) == 3 and ck["it"] == 4
+    # The generator is the paper's module tree: a paper-recipe G loads its state without missing keys.
+    from mirrorgan_train.models import G_NET, ModelConfig
+
+    netG = G_NET(ModelConfig(**ck["config"]))
+    netG.load_state_dict(ck["G"])
+    # --fresh-d keeps G and its EMA, and starts the discriminators (and the phase's iteration count) afresh.
+    before = ck["D"][0]
+    train.main(["gan", *common, "--iters", "1", "--stages", "3", "--batch", "2", "--fresh-d", "--d-warmup", "1", *proj])
+    ck2 = torch.load(os.path.join(run, "gan.pt"))
+    assert ck2["phase_it"] == 1 and ck2["it"] == 5
+    assert all(torch.equal(ck["G"][k], ck2["G"][k]) for k in ck["G"] if "running" not in k and "num_batches" not in k)  # D only
+    assert not all(torch.equal(before[k], ck2["D"][0][k]) for k in before)
+    # Switching recipe keeps G and starts the discriminators afresh.
+    train.main(["gan", *common, "--iters", "1", "--stages", "3", "--batch", "2"])
+    assert torch.load(os.path.join(run, "gan.pt"))["d_kind"] == "paper"
