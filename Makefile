@@ -3,7 +3,7 @@
 #   make test   install what is missing, build, run every test (Swift and the Python toolkit)
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PKGS := libmicrohttpd-dev libpng-dev libopenblas-dev pkg-config python3-torch python3-torchvision python3-venv python3-pil
+APT_PKGS := libmicrohttpd-dev libpng-dev libjpeg-dev libwebp-dev libopenblas-dev pkg-config python3-torch python3-torchvision python3-venv python3-pil
 VENV := training/.venv
 PY := $(VENV)/bin/python
 # Swift code generation for AVX2/FMA CPUs (x86-64-v3: Haswell, Zen and later) when the build machine has

@@ -22,13 +22,20 @@ let package = Package(
                        providers: [.apt(["libmicrohttpd-dev"])]),
         .systemLibrary(name: "CPNG", path: "Sources/CPNG", pkgConfig: "libpng",
                        providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", path: "Sources/CJPEG", pkgConfig: "libjpeg",
+                       providers: [.apt(["libjpeg-dev"])]),
+        .systemLibrary(name: "CWebP", path: "Sources/CWebP", pkgConfig: "libwebp",
+                       providers: [.apt(["libwebp-dev"])]),
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
-        // C shims: libpng's setjmp error handling, and the HTTP front end over libmicrohttpd.
+        // C shims: libpng's and libjpeg's setjmp error handling, WebP decoding with the same contract, and the
+        // HTTP front end over libmicrohttpd.
         .target(name: "CPNGShim", dependencies: ["CPNG"], path: "Sources/CPNGShim"),
+        .target(name: "CJPEGShim", dependencies: ["CJPEG"], path: "Sources/CJPEGShim"),
+        .target(name: "CWebPShim", dependencies: ["CWebP"], path: "Sources/CWebPShim"),
         .target(name: "CHTTP", dependencies: ["CMicroHTTPD"], path: "Sources/CHTTP"),
         // Swift model runtime and server.
-        .target(name: "MirrorGAN", dependencies: ["COpenBLAS", "CPNGShim", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/MirrorGAN",
+        .target(name: "MirrorGAN", dependencies: ["COpenBLAS", "CPNGShim", "CJPEGShim", "CWebPShim", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/MirrorGAN",
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The server knows the model only through its `InferenceEngine` protocol, so routes are testable
         // without weights; the executable plugs the MirrorGAN pipeline in.

@@ -1,5 +1,5 @@
 # Reliability and security checks (docs/RELIABILITY.md). Included from the top-level Makefile.
-#   make fuzz            libFuzzer harnesses, FUZZ_SECONDS (60) each: png json multipart base64 tokenizer safetensors
+#   make fuzz            libFuzzer harnesses, FUZZ_SECONDS (60) each: png jpeg webp json multipart base64 tokenizer safetensors
 #   make fuzz-ci         the same, FUZZ_CI_SECONDS (15) each
 #   make test-sanitize   the Swift test suite under AddressSanitizer (+ UBSan for the C targets), debug build
 #   make reliability     overload, soak, faults, auth against the real server binary and weights
@@ -11,7 +11,7 @@ MIRRORGAN_BIN ?= .build/release/mirrorgan
 MIRRORGAN_WEIGHTS ?= Weights/synthbirds
 FUZZ_SECONDS ?= 60
 FUZZ_CI_SECONDS ?= 15
-FUZZ_TARGETS ?= png json multipart base64 tokenizer safetensors
+FUZZ_TARGETS ?= png jpeg webp json multipart base64 tokenizer safetensors
 OVERLOAD_SECONDS ?= 60
 SOAK_REQUESTS ?= 1000
 SOAK_SAMPLE ?= 100

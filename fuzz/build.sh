@@ -14,7 +14,7 @@ M=Sources/MirrorGAN
 S=Sources/MirrorGANServer
 SERVER_BODY=($S/Engine/InferenceEngine.swift $S/HTTP/APIError.swift $S/HTTP/HTTPMessage.swift $S/HTTP/JSONFields.swift $S/HTTP/JSONParser.swift
              $S/HTTP/JSONWriter.swift $S/HTTP/Multipart.swift $S/Routing/CaptionRequest.swift
-             $S/Routing/GenerationRequest.swift)
+             $S/Routing/GenerationRequest.swift $S/Routing/ChatCompletionRequest.swift)
 
 # Swift: -O keeps Swift's own checks (overflow, bounds: a trap is a finding); the project's release build uses
 # -Ounchecked for the runtime, which would hide them. ASan instruments the code (swiftc has no UBSan on
@@ -34,6 +34,16 @@ build() {
       "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld \
         -I Sources/CPNGShim/include fuzz/harness/fuzz_png.c Sources/CPNGShim/cpng_shim.c \
         $(pkg-config --cflags --libs libpng zlib) -o "$OUT/fuzz_png" ;;
+    jpeg)
+      echo "building fuzz_jpeg"
+      "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld \
+        -I Sources/CJPEGShim/include fuzz/harness/fuzz_jpeg.c Sources/CJPEGShim/cjpeg_shim.c \
+        $(pkg-config --cflags --libs libjpeg) -o "$OUT/fuzz_jpeg" ;;
+    webp)
+      echo "building fuzz_webp"
+      "$CLANG" -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined -fuse-ld=lld \
+        -I Sources/CWebPShim/include fuzz/harness/fuzz_webp.c Sources/CWebPShim/cwebp_shim.c \
+        $(pkg-config --cflags --libs libwebp) -o "$OUT/fuzz_webp" ;;
     tokenizer) build_swift tokenizer $M/Pipeline/Tokenizer.swift ;;
     safetensors) build_swift safetensors $M/IO/SafeTensorsReader.swift $M/IO/MappedFile.swift \
                    $M/IO/SafeTensorsError.swift $M/IO/SafeTensorsDType.swift $M/Tensor/*.swift \
@@ -43,5 +53,5 @@ build() {
   esac
 }
 
-TARGETS=${*:-png json multipart base64 tokenizer safetensors}
+TARGETS=${*:-png jpeg webp json multipart base64 tokenizer safetensors}
 for t in $TARGETS; do build "$t"; done

@@ -74,7 +74,48 @@ def pngs():
                              + chunk(b"IEND", b""))
 
 
+def jpegs():
+    rng = np.random.default_rng(1)
+    rgb = Image.fromarray(rng.integers(0, 256, (16, 24, 3), dtype=np.uint8), "RGB")
+
+    def jpg(img, **kw):
+        b = io.BytesIO()
+        img.save(b, format="JPEG", **kw)
+        return b.getvalue()
+
+    yield "baseline.jpg", jpg(rgb, quality=80)
+    yield "progressive.jpg", jpg(rgb, quality=80, progressive=True)
+    yield "grey.jpg", jpg(rgb.convert("L"), quality=80)
+    yield "cmyk.jpg", jpg(rgb.convert("CMYK"), quality=80)
+    yield "subsampled.jpg", jpg(rgb, quality=50, subsampling=2)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    yield "exif_orientation6.jpg", jpg(rgb, quality=80, exif=exif.tobytes())
+    exif[0x0112] = 5
+    yield "exif_orientation5_progressive.jpg", jpg(rgb, quality=80, progressive=True, exif=exif.tobytes())
+
+
+def webps():
+    rng = np.random.default_rng(2)
+    rgb = Image.fromarray(rng.integers(0, 256, (12, 10, 3), dtype=np.uint8), "RGB")
+    rgba = Image.fromarray(rng.integers(0, 256, (9, 7, 4), dtype=np.uint8), "RGBA")
+
+    def webp(img, **kw):
+        b = io.BytesIO()
+        img.save(b, format="WEBP", **kw)
+        return b.getvalue()
+
+    yield "lossy.webp", webp(rgb, quality=70)
+    yield "lossless.webp", webp(rgb, lossless=True)
+    yield "alpha_lossless.webp", webp(rgba, lossless=True)
+    yield "alpha_lossy.webp", webp(rgba, quality=70)
+
+
 def main():
+    for name, data in jpegs():
+        out("jpeg", name, data)
+    for name, data in webps():
+        out("webp", name, data)
     png_list = list(pngs())
     for name, data in png_list:
         out("png", name, data)
@@ -98,6 +139,17 @@ def main():
     out("json", "numbers.json", '{"caption":"x","n":1,"seed":0,"beam_size":8,"z":[-0,0.5,1E+2,-1e-9,123456789012345678901234567890]}')
     out("json", "duplicate.json", '{"caption":"a","caption":"b","n":1,"n":2}')
     out("json", "whitespace.json", ' \t\r\n{ "caption" : "bird" } \n')
+    # OpenAI Images API and chat-completions bodies (the json harness parses every input as both).
+    out("json", "openai_images.json", json.dumps({"model": "synthbirds", "prompt": "a small red bird", "n": 1, "size": "256x256",
+                                                  "response_format": "b64_json", "quality": "standard", "style": "vivid",
+                                                  "user": "u"}))
+    image_part = {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(small_png).decode()}}
+    out("json", "openai_chat.json", json.dumps({"model": "synthbirds", "max_tokens": 5, "stream": True,
+                                                "stream_options": {"include_usage": True},
+                                                "messages": [{"role": "system", "content": "describe"},
+                                                             {"role": "user", "content": [{"type": "text", "text": "what bird?"}, image_part]}]}))
+    out("json", "openai_chat_raw.json", json.dumps({"messages": [{"role": "user", "content": [
+        {"type": "image_url", "image_url": base64.b64encode(grey_png).decode()}]}]}))
 
     # Multipart: first line is the Content-Type header value, the rest the body.
     def multipart(boundary, parts, ct=None):

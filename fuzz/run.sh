@@ -8,7 +8,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 OUT=${FUZZ_BUILD:-.build-fuzz}
 SECONDS_EACH=${FUZZ_SECONDS:-60}
-TARGETS=${*:-png json multipart base64 tokenizer safetensors}
+TARGETS=${*:-png jpeg webp json multipart base64 tokenizer safetensors}
 NICE=${FUZZ_NICE:-}
 summary=$OUT/summary.txt
 mkdir -p "$OUT"
@@ -22,6 +22,8 @@ for t in $TARGETS; do
   opts=(-max_total_time="$SECONDS_EACH" -timeout=10 -rss_limit_mb=2560 -print_final_stats=1 -artifact_prefix="$art")
   case $t in
     png) opts+=(-max_len=65536) ;;
+    jpeg) opts+=(-max_len=65536 -dict=fuzz/dict/jpeg.dict) ;;
+    webp) opts+=(-max_len=65536) ;;
     json) opts+=(-max_len=8192 -dict=fuzz/dict/json.dict) ;;
     multipart) opts+=(-max_len=8192 -dict=fuzz/dict/multipart.dict) ;;
     base64) opts+=(-max_len=8192) ;;

@@ -48,10 +48,10 @@ struct Generate: ParsableCommand {
 }
 
 struct CaptionCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "caption", abstract: "Caption a PNG image with STREAM.")
+    static let configuration = CommandConfiguration(commandName: "caption", abstract: "Caption a PNG, JPEG or WebP image with STREAM.")
 
     @OptionGroup var model: ModelOptions
-    @Argument(help: "PNG file.") var image: String
+    @Argument(help: "PNG, JPEG or WebP file.") var image: String
     @Option(help: "Beam width (1 = greedy).") var beamSize: Int = 1
 
     func run() throws {
@@ -59,8 +59,8 @@ struct CaptionCommand: ParsableCommand {
         let m = try model.load()
         let r: Redescription
         do {
-            r = try m.caption(png: Array(data), beamSize: beamSize)
-        } catch let e as PNGError {
+            r = try m.caption(encoded: Array(data), beamSize: beamSize)
+        } catch let e as ImageError {
             throw ValidationError("\(image): \(e)")
         }
         print(r.text)

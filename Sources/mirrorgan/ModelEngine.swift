@@ -10,7 +10,7 @@ struct ModelEngine: InferenceEngine {
     /// Decoder pixel limit for uploaded images.
     let maxPixels: Int
 
-    init(model: MirrorGANModel, threads: Int, maxPixels: Int = PNG.defaultMaxPixels) {
+    init(model: MirrorGANModel, threads: Int, maxPixels: Int = ImageDecoder.defaultMaxPixels) {
         self.model = model
         self.maxPixels = maxPixels
         info = ModelInfo(id: model.config.name, description: model.config.description, parameters: model.parameterCount,
@@ -42,11 +42,11 @@ struct ModelEngine: InferenceEngine {
                                 truncated: result.caption.truncated, timings: result.timings)
     }
 
-    func caption(png: [UInt8], beamSize: Int) throws -> CaptionOutput {
+    func caption(image: [UInt8], beamSize: Int) throws -> CaptionOutput {
         let r: Redescription
         do {
-            r = try model.caption(png: png, beamSize: beamSize, maxPixels: maxPixels)
-        } catch let e as PNGError {
+            r = try model.caption(encoded: image, beamSize: beamSize, maxPixels: maxPixels)
+        } catch let e as ImageError {
             if case .tooLarge = e { throw EngineError.imageTooLarge("\(e)") }
             throw EngineError.badImage("\(e)")
         } catch let e as PipelineError {

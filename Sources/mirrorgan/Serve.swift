@@ -12,6 +12,7 @@ struct Serve: ParsableCommand {
     @Option(help: "TCP port (0 picks a free one).") var port: Int?
     @Option(help: "Requests allowed to wait for a worker before 503.") var queueSize: Int?
     @Option(help: "Largest request body in bytes (413 above).") var maxBodyBytes: Int?
+    @Option(help: "Largest image to caption, in pixels (413 above, checked before decoding).") var maxImagePixels: Int?
     @Option(help: "Seconds a request may wait in the queue before 504.") var requestTimeout: Double?
     @Option(help: "Allowed CORS origin(s), comma-separated, or *.") var corsOrigin: String?
     @Option(help: "File with one Bearer API key per line.") var apiKeyFile: String?
@@ -24,6 +25,7 @@ struct Serve: ParsableCommand {
         if let port { config.port = port }
         if let queueSize { config.queueSize = queueSize }
         if let maxBodyBytes { config.maxBodyBytes = maxBodyBytes }
+        if let maxImagePixels { config.maxImagePixels = maxImagePixels }
         if let requestTimeout { config.requestTimeout = requestTimeout }
         if let corsOrigin { config.corsOrigin = corsOrigin }
         if let apiKeyFile { config.apiKeyFile = apiKeyFile }
@@ -31,6 +33,7 @@ struct Serve: ParsableCommand {
         config.threads = model.threads
         config.buildInfo = ["version": ServerConfig.version, "blas": "openblas"]
 
+        do { try config.validate() } catch { throw ValidationError("\(error)") }
         let server = try Server(config: config)
         try server.start()
         server.installSignalHandlers()
@@ -43,7 +46,7 @@ struct Serve: ParsableCommand {
             server.stop()
             throw ExitCode(2)
         }
-        server.setEngine(ModelEngine(model: loaded, threads: model.threads))
+        server.setEngine(ModelEngine(model: loaded, threads: model.threads, maxPixels: config.maxImagePixels))
         // R-precision's candidate features, encoded once each; requests encode the ones still missing.
         DispatchQueue.global(qos: .utility).async { try? loaded.warmBankSentences() }
         server.waitUntilStopped()

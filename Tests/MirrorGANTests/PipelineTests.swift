@@ -95,12 +95,31 @@ struct PipelineTests {
         var rgb = [UInt8](repeating: 0, count: 37 * 53 * 3)
         for i in rgb.indices { rgb[i] = UInt8(i % 251) }
         let png = try PNG.encode(RGBImage(width: 53, height: 37, rgb: rgb))
-        let greedy = try model.caption(png: png)
+        let greedy = try model.caption(encoded: png)
         #expect(greedy.logProbs.count == greedy.ids.count)
         #expect(greedy.logProbs.allSatisfy { $0 <= 0 })
-        let beam = try model.caption(png: png, beamSize: 3)
+        let beam = try model.caption(encoded: png, beamSize: 3)
         #expect(beam.logProb >= greedy.logProb - 1e-3 || beam.ids.count != greedy.ids.count)
-        #expect(throws: PNGError.self) { try model.caption(png: Array(png.prefix(40))) }
-        #expect(throws: PNGError.self) { try model.caption(png: png, maxPixels: 100) }
+        #expect(throws: ImageError.self) { try model.caption(encoded: Array(png.prefix(40))) }
+        #expect(throws: ImageError.tooLarge(format: .png, width: 53, height: 37, limit: 100)) {
+            try model.caption(encoded: png, maxPixels: 100)
+        }
+    }
+
+    @Test func largeImagesAreCaptionedAsTheirBoxShrunkVersion() throws {
+        let m = try TempModel()
+        defer { m.remove() }
+        let model = try MirrorGANModel(directory: m.dir)
+        let (w, h) = (1000, 700)
+        var rgb = [UInt8](repeating: 0, count: w * h * 3)
+        for i in rgb.indices { rgb[i] = UInt8((i / 3 % w) * 255 / w) ^ UInt8(i % 3 * 40) ^ UInt8((i / (3 * w)) % 64) }
+        let image = try RGBImage(width: w, height: h, rgb: rgb)
+        // 1000 / 224 = 4 and 700 / 224 = 3: 4×3 blocks averaged to 250×233, then the bilinear resize to 224².
+        let shrunk = try image.boxShrunk(fx: 4, fy: 3)
+        #expect(shrunk.width == 250 && shrunk.height == 233)
+        let viaPNG = try model.caption(encoded: PNG.encode(image))
+        #expect(viaPNG == (try model.caption(image: shrunk)))
+        #expect(throws: ImageError.self) { try model.caption(encoded: PNG.encode(image), maxPixels: w * h - 1) }
+        #expect(throws: ImageError.unsupportedFormat) { try model.caption(encoded: Array("GIF89a".utf8)) }
     }
 }

@@ -1,5 +1,5 @@
 // libFuzzer harness for the request JSON parser (Sources/MirrorGANServer/HTTP/JSONParser.swift) and the typed
-// field access of both inference routes (GenerationRequest, JSONFields), plus a differential check against
+// field access of the JSON inference routes (GenerationRequest, ChatCompletionRequest, JSONFields), plus a differential check against
 // the response writer: whatever parses must write back (JSONWriter) to text that parses to the same tree.
 
 @_cdecl("LLVMFuzzerTestOneInput")
@@ -16,6 +16,18 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         let g = try GenerationRequest(request)
         precondition((1...GenerationRequest.maxImages).contains(g.n))
         precondition((1...GenerationRequest.maxBeamSize).contains(g.beamSize))
+    } catch let e as APIError {
+        precondition(e.status == 400, "unexpected status \(e.status)")
+        _ = e.response(requestID: "fuzz")
+    } catch {
+        preconditionFailure("unexpected error type \(error)")
+    }
+    let chat = HTTPRequest(method: "POST", path: "/v1/chat/completions",
+                           headers: HTTPHeaders([("Content-Type", "application/json")]), body: body)
+    do {
+        let c = try ChatCompletionRequest(chat)
+        precondition(!c.image.isEmpty && (1...GenerationRequest.maxBeamSize).contains(c.beamSize))
+        precondition(c.maxTokens.map { $0 >= 1 } ?? true)
     } catch let e as APIError {
         precondition(e.status == 400, "unexpected status \(e.status)")
         _ = e.response(requestID: "fuzz")

@@ -178,19 +178,27 @@ extension MirrorGANModel {
         return RPrecision(rank: 1 + better, candidates: picks.count + 1, cosine: trueCos)
     }
 
-    /// Any RGB image → STREAM caption (the image is resized to the backbone's input as in training).
+    /// Any RGB image → STREAM caption. The image is brought to the backbone's square input as in training:
+    /// first shrunk by averaging fx × fy pixel blocks, with the largest integer factors that keep each side at
+    /// least the input size (224), so that a large photo is low-pass filtered rather than aliased; then
+    /// stretched bilinearly to 224 × 224 (the aspect ratio is not kept: the training images are square).
+    /// Images whose sides are below twice the input size (the 256² generator output) skip the first step.
     public func caption(image: RGBImage, beamSize: Int = 1) throws -> Redescription {
         guard (1...GenerationOptions.maxBeam).contains(beamSize) else {
             throw PipelineError.invalidOption("beam_size must be 1...\(GenerationOptions.maxBeam), got \(beamSize)")
         }
-        let t = try image.tensor().reshaped([1, 3, image.height, image.width])
+        let side = backbone.config.inputSize
+        let small = try image.boxShrunk(fx: Swift.max(1, image.width / side), fy: Swift.max(1, image.height / side))
+        let t = try small.tensor().reshaped([1, 3, small.height, small.width])
         let (_, global) = try backbone(t)
         return try redescribe(global: global, beam: beamSize)
     }
 
-    /// PNG bytes → caption. PNG errors (corrupt data, over `maxPixels`) are thrown as `PNGError`.
-    public func caption(png: [UInt8], beamSize: Int = 1, maxPixels: Int = PNG.defaultMaxPixels) throws -> Redescription {
-        try caption(image: PNG.decode(png, maxPixels: maxPixels), beamSize: beamSize)
+    /// Encoded image bytes (PNG, JPEG or WebP, recognised by signature) → caption. Decoding errors, including
+    /// an image over `maxPixels`, are thrown as `ImageError` (see `ImageDecoder`).
+    public func caption(encoded bytes: [UInt8], beamSize: Int = 1,
+                        maxPixels: Int = ImageDecoder.defaultMaxPixels) throws -> Redescription {
+        try caption(image: ImageDecoder.decode(bytes, maxPixels: maxPixels), beamSize: beamSize)
     }
 }
 

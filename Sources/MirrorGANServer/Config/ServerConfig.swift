@@ -12,6 +12,9 @@ public struct ServerConfig: Sendable, Equatable {
     public var queueSize: Int
     /// Largest request body; larger ones get 413. MIRRORGAN_MAX_BODY_BYTES.
     public var maxBodyBytes: Int
+    /// Largest uploaded image to caption, in pixels (width × height as its header declares): larger ones are
+    /// refused with 413 `image_too_large` before any pixel buffer is allocated. MIRRORGAN_MAX_IMAGE_PIXELS.
+    public var maxImagePixels: Int
     /// Longest time (seconds) a request may wait in the queue before it is answered 504. MIRRORGAN_REQUEST_TIMEOUT.
     public var requestTimeout: Double
     /// Allowed CORS origins, comma-separated, or "*"; nil = no CORS headers. MIRRORGAN_CORS_ORIGIN.
@@ -41,7 +44,8 @@ public struct ServerConfig: Sendable, Equatable {
                 maxBodyBytes: Int = 8 << 20, requestTimeout: Double = 120, corsOrigin: String? = nil,
                 apiKeyFile: String? = nil, workers: Int = 1, ioThreads: Int = 1, connectionLimit: Int = 128,
                 perIPConnectionLimit: Int = 64, connectionTimeout: Int = 30, logRequests: Bool = true,
-                buildInfo: [String: String] = ["version": ServerConfig.version]) {
+                buildInfo: [String: String] = ["version": ServerConfig.version],
+                maxImagePixels: Int = ServerConfig.defaultMaxImagePixels) {
         self.host = host
         self.port = port
         self.threads = threads
@@ -57,7 +61,11 @@ public struct ServerConfig: Sendable, Equatable {
         self.connectionTimeout = connectionTimeout
         self.logRequests = logRequests
         self.buildInfo = buildInfo
+        self.maxImagePixels = maxImagePixels
     }
+
+    /// 16 Mpx (16 × 2²⁰ pixels): a 4:3 photo of about 4730 × 3550.
+    public static let defaultMaxImagePixels = 16 * 1024 * 1024
 
     /// Defaults overridden by MIRRORGAN_* variables. Throws ConfigError naming the variable on a bad value.
     public static func fromEnvironment(_ env: [String: String]) throws -> ServerConfig {
@@ -78,6 +86,7 @@ public struct ServerConfig: Sendable, Equatable {
         if let v = try int("MIRRORGAN_THREADS", 1...1024) { c.threads = v }
         if let v = try int("MIRRORGAN_QUEUE_SIZE", 0...100_000) { c.queueSize = v }
         if let v = try int("MIRRORGAN_MAX_BODY_BYTES", 1...(1 << 30)) { c.maxBodyBytes = v }
+        if let v = try int("MIRRORGAN_MAX_IMAGE_PIXELS", 1...(1 << 30)) { c.maxImagePixels = v }
         if let v = text("MIRRORGAN_REQUEST_TIMEOUT") {
             guard let d = Double(v), d.isFinite, d > 0 else {
                 throw ConfigError("MIRRORGAN_REQUEST_TIMEOUT: expected seconds > 0, got '\(v)'")
@@ -103,6 +112,9 @@ public struct ServerConfig: Sendable, Equatable {
         guard threads >= 1 else { throw ConfigError("threads must be >= 1, got \(threads)") }
         guard queueSize >= 0 else { throw ConfigError("queue size must be >= 0, got \(queueSize)") }
         guard maxBodyBytes >= 1 else { throw ConfigError("max body bytes must be >= 1, got \(maxBodyBytes)") }
+        guard (1...(1 << 30)).contains(maxImagePixels) else {
+            throw ConfigError("max image pixels must be in 1...\(1 << 30), got \(maxImagePixels)")
+        }
         guard requestTimeout.isFinite, requestTimeout > 0 else {
             throw ConfigError("request timeout must be > 0 seconds, got \(requestTimeout)")
         }

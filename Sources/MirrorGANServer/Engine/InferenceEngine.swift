@@ -128,6 +128,7 @@ public struct ModelInfo: Sendable, Equatable {
 public protocol InferenceEngine: Sendable {
     var info: ModelInfo { get }
     func generate(_ p: GenerationParams) throws -> GenerationOutput
-    /// Captions a PNG (the engine decodes and checks it).
-    func caption(png: [UInt8], beamSize: Int) throws -> CaptionOutput
+    /// Captions an encoded image as uploaded (PNG, JPEG, WebP: the engine recognises, checks and decodes it;
+    /// `badImage` for what it cannot decode, `imageTooLarge` above its pixel limit).
+    func caption(image: [UInt8], beamSize: Int) throws -> CaptionOutput
 }

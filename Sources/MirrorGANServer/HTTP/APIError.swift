@@ -1,4 +1,5 @@
-// The one error shape of the API: {"error": {"code", "message", "type", "request_id"}}.
+// The one error shape of the API: {"error": {"code", "message", "type", "param", "request_id"}} (OpenAI's error
+// object, which has code, message, type and param, plus the request ID).
 // Every non-2xx answer the router produces is built here, so status, code and type stay consistent.
 
 /// An error answered to the client. `code` is a stable machine-readable string; `type` groups codes.
@@ -6,13 +7,16 @@ public struct APIError: Error, Sendable, Equatable {
     public var status: Int
     public var code: String
     public var message: String
+    /// The request field the error is about (OpenAI's `param`), when there is one.
+    public var param: String?
     /// Extra headers (Retry-After, Allow, WWW-Authenticate).
     public var headers: [String: String]
 
-    public init(status: Int, code: String, message: String, headers: [String: String] = [:]) {
+    public init(status: Int, code: String, message: String, param: String? = nil, headers: [String: String] = [:]) {
         self.status = status
         self.code = code
         self.message = message
+        self.param = param
         self.headers = headers
     }
 
@@ -33,6 +37,7 @@ public struct APIError: Error, Sendable, Equatable {
                 ("code", .string(code)),
                 ("message", .string(message)),
                 ("type", .string(type)),
+                ("param", param.map { .string($0) } ?? .null),
                 ("request_id", .string(requestID)),
             ])),
         ])
@@ -46,14 +51,23 @@ extension APIError {
     static func invalidJSON(_ message: String) -> APIError {
         APIError(status: 400, code: "invalid_json", message: message)
     }
-    static func invalidType(_ message: String) -> APIError {
-        APIError(status: 400, code: "invalid_type", message: message)
+    static func invalidType(_ message: String, param: String? = nil) -> APIError {
+        APIError(status: 400, code: "invalid_type", message: message, param: param)
     }
-    static func missingField(_ field: String) -> APIError {
-        APIError(status: 400, code: "missing_field", message: "'\(field)' is required")
+    static func missingField(_ field: String, message: String? = nil) -> APIError {
+        APIError(status: 400, code: "missing_field", message: message ?? "'\(field)' is required", param: field)
     }
-    static func invalidValue(_ message: String) -> APIError {
-        APIError(status: 400, code: "invalid_value", message: message)
+    static func invalidValue(_ message: String, param: String? = nil) -> APIError {
+        APIError(status: 400, code: "invalid_value", message: message, param: param)
+    }
+    /// A value this server understands but cannot honour (`size`, `response_format: url`, `stream` options…).
+    static func unsupportedValue(_ message: String, param: String) -> APIError {
+        APIError(status: 400, code: "unsupported_value", message: message, param: param)
+    }
+    /// OpenAI's answer to an unknown `model`.
+    static func modelNotFound(_ requested: String, served: String) -> APIError {
+        APIError(status: 404, code: "model_not_found",
+                 message: "the model '\(requested.prefix(128))' does not exist; this server serves '\(served)'", param: "model")
     }
     static func invalidImage(_ message: String) -> APIError {
         APIError(status: 400, code: "invalid_image", message: message)

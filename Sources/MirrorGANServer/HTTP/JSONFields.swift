@@ -27,21 +27,30 @@ struct JSONFields {
 
     func has(_ key: String) -> Bool { given(key) != nil }
 
+    /// The member as given (null included), for nested structures the typed readers do not cover.
+    func node(_ key: String) -> JSONNode? { root[key] }
+
     func string(_ key: String) throws -> String? {
         guard let v = given(key) else { return nil }
-        guard case let .string(s) = v else { throw APIError.invalidType("'\(key)' must be a string, got \(v.typeName)") }
+        guard case let .string(s) = v else { throw APIError.invalidType("'\(key)' must be a string, got \(v.typeName)", param: key) }
+        return s
+    }
+
+    /// A string member that may be absent but not null (a required member's alternative spellings).
+    func nonNullString(_ key: String) throws -> String? {
+        guard let v = root[key] else { return nil }
+        guard case let .string(s) = v else { throw APIError.invalidType("'\(key)' must be a string, got \(v.typeName)", param: key) }
         return s
     }
 
     func requiredString(_ key: String) throws -> String {
-        guard let v = root[key] else { throw APIError.missingField(key) }
-        guard case let .string(s) = v else { throw APIError.invalidType("'\(key)' must be a string, got \(v.typeName)") }
+        guard let s = try nonNullString(key) else { throw APIError.missingField(key) }
         return s
     }
 
     func bool(_ key: String) throws -> Bool? {
         guard let v = given(key) else { return nil }
-        guard case let .bool(b) = v else { throw APIError.invalidType("'\(key)' must be a boolean, got \(v.typeName)") }
+        guard case let .bool(b) = v else { throw APIError.invalidType("'\(key)' must be a boolean, got \(v.typeName)", param: key) }
         return b
     }
 
@@ -50,7 +59,7 @@ struct JSONFields {
         guard let v = given(key) else { return nil }
         let text = try integerText(key, v)
         guard let i = Int(text), range.contains(i) else {
-            throw APIError.invalidValue("'\(key)' must be between \(range.lowerBound) and \(range.upperBound), got \(text)")
+            throw APIError.invalidValue("'\(key)' must be between \(range.lowerBound) and \(range.upperBound), got \(text)", param: key)
         }
         return i
     }
@@ -61,15 +70,15 @@ struct JSONFields {
         let text = try integerText(key, v)
         if text == "-1" { return nil }
         guard let u = UInt64(text) else {
-            throw APIError.invalidValue("'\(key)' must be between 0 and \(UInt64.max) (or -1 for random), got \(text)")
+            throw APIError.invalidValue("'\(key)' must be between 0 and \(UInt64.max) (or -1 for random), got \(text)", param: key)
         }
         return u
     }
 
     private func integerText(_ key: String, _ v: JSONNode) throws -> String {
-        guard case let .number(text) = v else { throw APIError.invalidType("'\(key)' must be an integer, got \(v.typeName)") }
+        guard case let .number(text) = v else { throw APIError.invalidType("'\(key)' must be an integer, got \(v.typeName)", param: key) }
         guard !text.contains(where: { $0 == "." || $0 == "e" || $0 == "E" }) else {
-            throw APIError.invalidType("'\(key)' must be an integer, got \(text)")
+            throw APIError.invalidType("'\(key)' must be an integer, got \(text)", param: key)
         }
         return text
     }

@@ -1,15 +1,19 @@
-// POST /v1/captions: the image from a raw image/png body, a multipart/form-data field `image`, or JSON
-// {"image": base64}; beam_size from the query, the multipart field, or the JSON member.
+// POST /v1/captions: the image from a raw image body (image/png, image/jpeg, image/webp or
+// application/octet-stream), a multipart/form-data field `image`, or JSON {"image": base64}; beam_size from the
+// query, the multipart field, or the JSON member. The bytes are not inspected here: the engine owns decoding
+// (format detection, pixel limit), so one place decides what an image is.
 import Foundation
 
 struct CaptionRequest {
-    static let pngSignature: [UInt8] = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]
+    /// Raw-body media types; the content is recognised by its signature, not by the declared type.
+    static let rawImageTypes: Set<String> = ["image/png", "image/jpeg", "image/jpg", "image/pjpeg", "image/webp",
+                                             "application/octet-stream"]
 
-    var png: [UInt8]
+    var image: [UInt8]
     var beamSize: Int
 
-    init(png: [UInt8], beamSize: Int = 1) {
-        self.png = png
+    init(image: [UInt8], beamSize: Int = 1) {
+        self.image = image
         self.beamSize = beamSize
     }
 
@@ -18,7 +22,7 @@ struct CaptionRequest {
         var beam = try CaptionRequest.beamSize(text: request.queryValue("beam_size"), source: "query parameter")
         let image: [UInt8]
         switch request.mediaType {
-        case "image/png"?:
+        case let mt? where CaptionRequest.rawImageTypes.contains(mt):
             image = request.body
         case "multipart/form-data"?:
             guard let ct = request.headers["Content-Type"], let boundary = Multipart.boundary(contentType: ct) else {
@@ -33,18 +37,14 @@ struct CaptionRequest {
         case let mt? where mt == "application/json" || mt.hasSuffix("+json"):
             let f = try JSONFields(body: request.body)
             let b64 = try f.requiredString("image")
-            image = try CaptionRequest.decodeBase64(b64)
+            image = try CaptionRequest.decodeBase64(b64, field: "image")
             if let b = try f.int("beam_size", in: 1...GenerationRequest.maxBeamSize) { beam = b }
         default:
             throw APIError.unsupportedMediaType(request.headers["Content-Type"],
-                                                expected: "image/png, multipart/form-data or application/json")
+                                                expected: "image/png, image/jpeg, image/webp, application/octet-stream, multipart/form-data or application/json")
         }
         guard !image.isEmpty else { throw APIError.invalidImage("the image is empty") }
-        // A cheap check before taking a queue slot; the engine does the real decoding.
-        guard image.starts(with: CaptionRequest.pngSignature) else {
-            throw APIError.invalidImage("the image is not a PNG (bad signature)")
-        }
-        png = image
+        self.image = image
         beamSize = beam ?? 1
     }
 
@@ -58,16 +58,16 @@ struct CaptionRequest {
     }
 
     /// Standard base64 (whitespace allowed), optionally as a data: URL.
-    static func decodeBase64(_ text: String) throws -> [UInt8] {
+    static func decodeBase64(_ text: String, field: String) throws -> [UInt8] {
         var s = Substring(text)
-        if s.hasPrefix("data:"), let comma = s.firstIndex(of: ",") {
-            guard s[..<comma].hasSuffix(";base64") else {
-                throw APIError.invalidImage("'image' data URL must be base64-encoded")
+        if s.hasPrefix("data:") {
+            guard let comma = s.firstIndex(of: ","), s[..<comma].hasSuffix(";base64") else {
+                throw APIError.invalidImage("'\(field)' data URL must be base64-encoded (data:<type>;base64,<data>)")
             }
             s = s[s.index(after: comma)...]
         }
         guard let data = Data(base64Encoded: String(s), options: .ignoreUnknownCharacters) else {
-            throw APIError.invalidImage("'image' is not valid base64")
+            throw APIError.invalidImage("'\(field)' is not valid base64")
         }
         return [UInt8](data)
     }

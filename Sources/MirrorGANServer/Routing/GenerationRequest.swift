@@ -1,10 +1,18 @@
 // POST /v1/images/generations: the JSON body parsed into native types, with the API's validation.
+// The body is this server's own (`caption`, `seed`, …) and OpenAI's Images API request (`prompt`, `model`,
+// `size`, `quality`, `style`, `user`, `response_format`); docs/SERVER.md has the table of every field.
 
 struct GenerationRequest: Equatable {
     enum Format: String { case b64JSON = "b64_json", png }
 
     static let maxImages = 8
     static let maxBeamSize = 8
+    /// The one size the generator draws (OpenAI's `size` spelling).
+    static let size = "256x256"
+    /// OpenAI `quality` values that ask for what this server does (one quality); others are refused.
+    static let qualities: Set<String> = ["standard", "auto"]
+    /// OpenAI `style` values, accepted and ignored (they steer DALL·E 3's prompt rewriting; there is none here).
+    static let styles: Set<String> = ["vivid", "natural"]
 
     var caption: String
     /// nil = pick a random seed.
@@ -14,34 +22,69 @@ struct GenerationRequest: Equatable {
     var format: Format?
     var returnAttention: Bool
     var beamSize: Int
+    /// OpenAI's `model`, checked against the served model by the router (404 model_not_found).
+    var model: String?
 
     init(caption: String, seed: UInt64? = nil, n: Int = 1, format: Format? = nil, returnAttention: Bool = false,
-         beamSize: Int = 1) {
+         beamSize: Int = 1, model: String? = nil) {
         self.caption = caption
         self.seed = seed
         self.n = n
         self.format = format
         self.returnAttention = returnAttention
         self.beamSize = beamSize
+        self.model = model
     }
 
-    /// Throws APIError 415 (not JSON) or 400 (syntax, types, ranges, missing caption).
+    /// Throws APIError 415 (not JSON) or 400 (syntax, types, ranges, missing caption, values this server cannot
+    /// honour).
     init(_ request: HTTPRequest) throws {
         guard let mt = request.mediaType, mt == "application/json" || mt.hasSuffix("+json") else {
             throw APIError.unsupportedMediaType(request.headers["Content-Type"], expected: "application/json")
         }
         let f = try JSONFields(body: request.body)
-        caption = try f.requiredString("caption")
+        switch (try f.nonNullString("caption"), try f.nonNullString("prompt")) {
+        case let (c?, p?) where c != p:
+            throw APIError.invalidValue("'caption' and 'prompt' are both given and differ; send one of them (they mean the same)",
+                                        param: "prompt")
+        case let (c?, _): caption = c
+        case let (nil, p?): caption = p
+        case (nil, nil):
+            throw APIError.missingField("prompt", message: "'prompt' (or its synonym 'caption') is required")
+        }
+        model = try f.string("model")
         seed = try f.seed("seed")
         n = try f.int("n", in: 1...GenerationRequest.maxImages) ?? 1
         if let s = try f.string("response_format") {
+            if s == "url" {
+                throw APIError.unsupportedValue("'response_format' \"url\" is not supported: this server does not host images; use \"b64_json\" (or \"png\" for the raw bytes)",
+                                                param: "response_format")
+            }
             guard let fmt = Format(rawValue: s) else {
-                throw APIError.invalidValue("'response_format' must be \"b64_json\" or \"png\", got \"\(s)\"")
+                throw APIError.invalidValue("'response_format' must be \"b64_json\" or \"png\", got \"\(s.prefix(64))\"",
+                                            param: "response_format")
             }
             format = fmt
         } else {
             format = nil
         }
+        if let size = try f.string("size"), size != GenerationRequest.size {
+            throw APIError.unsupportedValue("'size' must be \"\(GenerationRequest.size)\", the only size this model draws; got \"\(size.prefix(64))\"",
+                                            param: "size")
+        }
+        if let q = try f.string("quality"), !GenerationRequest.qualities.contains(q) {
+            throw APIError.unsupportedValue("'quality' must be \"standard\" or \"auto\" (this model has one quality); got \"\(q.prefix(64))\"",
+                                            param: "quality")
+        }
+        if let st = try f.string("style"), !GenerationRequest.styles.contains(st) {
+            throw APIError.invalidValue("'style' must be \"vivid\" or \"natural\" (accepted and ignored); got \"\(st.prefix(64))\"",
+                                        param: "style")
+        }
+        if let of = try f.string("output_format"), of != "png" {
+            throw APIError.unsupportedValue("'output_format' must be \"png\", the only format this server writes; got \"\(of.prefix(64))\"",
+                                            param: "output_format")
+        }
+        _ = try f.string("user")  // accepted (a string) and ignored; never logged
         returnAttention = try f.bool("return_attention") ?? false
         beamSize = try f.int("beam_size", in: 1...GenerationRequest.maxBeamSize) ?? 1
     }

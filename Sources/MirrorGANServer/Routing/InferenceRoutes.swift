@@ -1,4 +1,5 @@
-// POST /v1/images/generations and POST /v1/captions: validated on the I/O thread, run on a worker.
+// POST /v1/images/generations, POST /v1/captions and POST /v1/chat/completions: validated on the I/O thread,
+// run on a worker.
 import Dispatch
 import Foundation
 
@@ -10,6 +11,7 @@ extension Router {
         } catch {
             return finish(ctx.error(APIError.from(engine: error)))
         }
+        if let e = modelMismatch(req.model) { return finish(ctx.error(e)) }
         // Random seeds stay below 2^53 so JavaScript clients can send them back exactly.
         let seed = req.seed ?? UInt64.random(in: 0..<(1 << 53))
         let params = GenerationParams(caption: req.caption, seed: seed, n: req.n,
@@ -40,11 +42,7 @@ extension Router {
             return finish(ctx.error(APIError.from(engine: error)))
         }
         submit(ctx, finish) { [self] engine in
-            let start = DispatchTime.now().uptimeNanoseconds
-            let out = try engine.caption(png: req.png, beamSize: req.beamSize)
-            let seconds = Double(DispatchTime.now().uptimeNanoseconds &- start) / 1e9
-            ctx.stages.append(("captioner", seconds))
-            metrics.observe("mirrorgan_inference_seconds", [("stage", "captioner")], seconds)
+            let out = try caption(engine, req.image, beamSize: req.beamSize, ctx)
             return json(200, [
                 ("caption", .string(out.caption)),
                 ("tokens", .array(out.tokens.map { .string($0) })),
@@ -52,6 +50,47 @@ extension Router {
                 ("log_prob", .float(out.logProb)),
             ])
         }
+    }
+
+    /// POST /v1/chat/completions: the image of the last user message captioned, answered as a chat completion
+    /// (or, with `stream`, as server-sent chunks, written once the caption is decoded).
+    func chatCompletions(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void) {
+        let req: ChatCompletionRequest
+        do {
+            req = try ChatCompletionRequest(ctx.request)
+        } catch {
+            return finish(ctx.error(APIError.from(engine: error)))
+        }
+        if let e = modelMismatch(req.model) { return finish(ctx.error(e)) }
+        submit(ctx, finish) { [self] engine in
+            let out = try caption(engine, req.image, beamSize: req.beamSize, ctx)
+            let completion = ChatCompletion(caption: out, maxTokens: req.maxTokens, id: "chatcmpl-\(ctx.requestID)",
+                                            model: engine.info.id, created: Int64(Date().timeIntervalSince1970))
+            if req.stream {
+                var r = HTTPResponse(status: 200, contentType: "text/event-stream; charset=utf-8",
+                                     body: completion.eventStream(includeUsage: req.streamUsage))
+                r.headers.add("Cache-Control", "no-cache")
+                return r
+            }
+            return json(200, completion.object)
+        }
+    }
+
+    /// The captioner's run, timed into metrics and Server-Timing.
+    private func caption(_ engine: InferenceEngine, _ image: [UInt8], beamSize: Int, _ ctx: RequestContext) throws -> CaptionOutput {
+        let start = DispatchTime.now().uptimeNanoseconds
+        let out = try engine.caption(image: image, beamSize: beamSize)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds &- start) / 1e9
+        ctx.stages.append(("captioner", seconds))
+        metrics.observe("mirrorgan_inference_seconds", [("stage", "captioner")], seconds)
+        return out
+    }
+
+    /// 404 model_not_found (OpenAI's answer) when a request names a model other than the served one. Without an
+    /// engine the request goes on to get 503 not_ready.
+    private func modelMismatch(_ requested: String?) -> APIError? {
+        guard let requested, let served = currentEngine?.info.id, requested != served else { return nil }
+        return .modelNotFound(requested, served: served)
     }
 
     /// Admission (ready, draining, queue space) and the hop to a worker. `work` runs on the worker; its

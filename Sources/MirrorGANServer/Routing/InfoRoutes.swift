@@ -37,6 +37,8 @@ extension Router {
             ("data", .array([.object([
                 ("id", .string(info.id)),
                 ("object", .string("model")),
+                ("created", .int(createdAt)),
+                ("owned_by", .string("mirrorgan")),
                 ("description", .string(info.description)),
                 ("parameters", .int(info.parameters)),
                 ("files", .object(files)),

@@ -22,7 +22,7 @@ public final class Router: @unchecked Sendable {
     var connectionCount: @Sendable () -> Int? = { nil }
 
     struct Route {
-        enum Kind { case root, healthz, readyz, metrics, models, openapi, generations, captions }
+        enum Kind { case root, healthz, readyz, metrics, models, openapi, generations, captions, chatCompletions }
         let path: String
         let methods: [String]
         let open: Bool // reachable without an API key
@@ -39,7 +39,11 @@ public final class Router: @unchecked Sendable {
         Route(path: "/openapi.yaml", methods: ["GET"], open: true, kind: .openapi),
         Route(path: "/v1/images/generations", methods: ["POST"], open: false, kind: .generations),
         Route(path: "/v1/captions", methods: ["POST"], open: false, kind: .captions),
+        Route(path: "/v1/chat/completions", methods: ["POST"], open: false, kind: .chatCompletions),
     ]
+
+    /// Unix time the router was made: the served model's `created` in /v1/models.
+    let createdAt = Int64(Date().timeIntervalSince1970)
 
     /// `apiKeys` overrides `config.apiKeyFile` (tests); `logSink` receives each JSON log line (default:
     /// stderr when config.logRequests). Throws ConfigError if the config is invalid or the key file unreadable.
@@ -152,6 +156,7 @@ public final class Router: @unchecked Sendable {
         case .openapi: finish(openAPI(ctx))
         case .generations: generations(ctx, finish)
         case .captions: captions(ctx, finish)
+        case .chatCompletions: chatCompletions(ctx, finish)
         }
     }
 

@@ -44,7 +44,7 @@ final class FakeEngine: InferenceEngine, @unchecked Sendable {
                                 timings: ["text_encoder": 0.001, "generator": 0.002, "captioner": 0.003, "rprecision": 0.0005])
     }
 
-    func caption(png: [UInt8], beamSize: Int) throws -> CaptionOutput {
+    func caption(image png: [UInt8], beamSize: Int) throws -> CaptionOutput {
         lock.lock(); _captionCalls += 1; lock.unlock()
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         guard let (w, h) = TestPNG.dimensions(png) else { throw EngineError.badImage("cannot decode the PNG") }

@@ -1,0 +1,3 @@
+// libjpeg-turbo (Debian libjpeg62-turbo-dev, via libjpeg-dev); include path from pkg-config "libjpeg".
+#include <stdio.h>
+#include <jpeglib.h>

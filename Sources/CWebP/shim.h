@@ -1,0 +1,2 @@
+// libwebp (Debian libwebp-dev); include path from pkg-config "libwebp".
+#include <webp/decode.h>
