@@ -65,9 +65,9 @@ test-python: venv
 test: test-swift test-python test-integration test-browser deploy-check
 
 # The real binary with the shipped weights on loopback: every endpoint and error, hostile clients, a burst
-# past the queue, schemathesis against openapi.yaml.
+# past the queue, schemathesis against openapi.yaml, the official `openai` client (PyPI), images of every format.
 test-integration: venv build
-	@$(PY) -c "import schemathesis" 2>/dev/null || $(PY) -m pip install -q schemathesis
+	@$(PY) -c "import schemathesis, openai" 2>/dev/null || $(PY) -m pip install -q -r Tests/integration/requirements.txt
 	$(PY) -m pytest -v -p no:cacheprovider Tests/integration
 
 run: build
