@@ -43,10 +43,11 @@ static void cjpeg_error_exit(j_common_ptr cinfo) {
     cjpeg_fail(cinfo, status, message);
 }
 
-// Level -1 is a warning (corrupt data, premature end of data, …): refused like an error. Trace messages
-// (level >= 0) are dropped; nothing is ever printed.
+// Level -1 is a warning (corrupt data, premature end of data, …): refused like an error, except stray bytes
+// between segments (JWRN_EXTRANEOUS_DATA), which many cameras and editors write and which lose no image data.
+// Trace messages (level >= 0) are dropped; nothing is ever printed.
 static void cjpeg_emit_message(j_common_ptr cinfo, int level) {
-    if (level < 0) {
+    if (level < 0 && cinfo->err->msg_code != JWRN_EXTRANEOUS_DATA) {
         char message[JMSG_LENGTH_MAX];
         (*cinfo->err->format_message)(cinfo, message);
         cjpeg_fail(cinfo, CJPEG_ERR_LIBJPEG, message);

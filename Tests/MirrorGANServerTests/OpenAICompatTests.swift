@@ -215,3 +215,15 @@ import Testing
         #expect(router.handle(post("/v1/captions", contentType: "image/gif", body: TestPNG.grey())).status == 415)
     }
 }
+
+@Suite struct ImageLimitConfigTests {
+    @Test func maxImagePixelsFromTheEnvironmentAndValidated() throws {
+        #expect(ServerConfig().maxImagePixels == 16 * 1024 * 1024)
+        #expect(try ServerConfig.fromEnvironment(["MIRRORGAN_MAX_IMAGE_PIXELS": "4096"]).maxImagePixels == 4096)
+        #expect(throws: ConfigError.self) { try ServerConfig.fromEnvironment(["MIRRORGAN_MAX_IMAGE_PIXELS": "0"]) }
+        #expect(throws: ConfigError.self) { try ServerConfig.fromEnvironment(["MIRRORGAN_MAX_IMAGE_PIXELS": "lots"]) }
+        var c = ServerConfig()
+        c.maxImagePixels = -1
+        #expect(throws: ConfigError.self) { try c.validate() }
+    }
+}

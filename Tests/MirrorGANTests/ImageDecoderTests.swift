@@ -137,6 +137,16 @@ import Testing
         }
     }
 
+    @Test func strayBytesBetweenSegmentsAreToleratedButTruncationIsNot() throws {
+        // Garbage before the EOI marker: libjpeg's "extraneous bytes" warning, which loses no data.
+        let jpg = try bytes("baseline.jpg")
+        #expect(Array(jpg.suffix(2)) == [0xFF, 0xD9])
+        let stray = Array(jpg.dropLast(2)) + [0x00, 0x13, 0x37] + [0xFF, 0xD9]
+        #expect(try ImageDecoder.decode(stray) == (try ImageDecoder.decode(jpg)))
+        // No EOI at all and a cut scan: premature end, refused.
+        #expect(throws: ImageError.self) { try ImageDecoder.decode(Array(jpg.dropLast(40))) }
+    }
+
     @Test func boxShrinkAveragesBlocks() throws {
         // 4×2 image, shrunk 2×2: two pixels, each the rounded mean of its block.
         let img = try RGBImage(width: 4, height: 2, rgb: [

@@ -29,7 +29,8 @@ typedef enum {
 /// Decodes a baseline or progressive JPEG (grey, YCbCr, RGB, CMYK/YCCK) held in memory to tightly packed RGB8
 /// rows, upright: the EXIF orientation (APP1 "Exif", tag 0x0112) is applied, so a portrait photo stored
 /// sideways comes out portrait. The header's width * height is checked against `max_pixels` before any pixel
-/// buffer is allocated. Any libjpeg warning (corrupt or truncated data) is an error.
+/// buffer is allocated. libjpeg's warnings (corrupt or truncated data) are errors, except stray bytes between
+/// segments (JWRN_EXTRANEOUS_DATA), which lose no image data.
 /// On success `*out_rgb` holds out_width * out_height * 3 bytes (free with cjpeg_free) and `*out_orientation`
 /// the EXIF orientation that was applied (1 = none). On failure `*out_rgb` is NULL and `err` (if not NULL)
 /// holds a NUL-terminated message; for CJPEG_ERR_TOO_LARGE, `*out_width` and `*out_height` give the size the
