@@ -48,7 +48,35 @@ struct Serve: ParsableCommand {
         }
         server.setEngine(ModelEngine(model: loaded, threads: model.threads, maxPixels: config.maxImagePixels))
         // R-precision's candidate features, encoded once each; requests encode the ones still missing.
-        DispatchQueue.global(qos: .utility).async { try? loaded.warmBankSentences() }
+        let warmUp = WarmUp()
+        DispatchQueue.global(qos: .utility).async {
+            try? loaded.warmBankSentences(until: { warmUp.stopRequested })
+            warmUp.finished.signal()
+        }
         server.waitUntilStopped()
+        // The warm-up runs the text encoder (OpenBLAS) on a background thread. Returning from `run` while it is
+        // busy lets exit() tear the libraries down under it: a drain test under CI load once ended in SIGSEGV
+        // after a clean drain. Stop it at its next block (≤ 256 captions, ~50 ms) and wait for it.
+        warmUp.requestStop()
+        warmUp.finished.wait()
+    }
+}
+
+/// The bank warm-up's stop request and completion signal, shared with its background thread.
+private final class WarmUp: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stop = false
+    let finished = DispatchSemaphore(value: 0)
+
+    var stopRequested: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return stop
+    }
+
+    func requestStop() {
+        lock.lock()
+        stop = true
+        lock.unlock()
     }
 }

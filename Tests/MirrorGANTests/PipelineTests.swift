@@ -69,6 +69,21 @@ struct PipelineTests {
         }
     }
 
+    /// `serve` stops the bank warm-up before exiting: the stop request is asked before every block of 256 captions,
+    /// so a stop costs at most one block.
+    @Test func bankWarmUpStopsWhenAsked() throws {
+        let m = try TempModel()
+        defer { m.remove() }
+        let model = try MirrorGANModel(directory: m.dir)
+        var asked = 0
+        try model.warmBankSentences(until: { asked += 1; return true })
+        #expect(asked == 1)
+        let blocks = (model.captionBank.count + 255) / 256
+        asked = 0
+        try model.warmBankSentences(until: { asked += 1; return false })
+        #expect(asked == blocks)
+    }
+
     @Test func meanOnlyConditioningIgnoresEpsilon() throws {
         let m = try TempModel()
         defer { m.remove() }

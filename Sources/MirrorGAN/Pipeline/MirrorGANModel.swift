@@ -95,8 +95,10 @@ public final class MirrorGANModel: Sendable {
 
     /// Encodes every bank caption not encoded yet (`serve` runs this in the background once it is ready:
     /// ~4 s of one core for the 20,000-caption SynthBirds bank, after which R-precision costs 99 cosines).
-    public func warmBankSentences() throws {
+    /// `stop` is asked before each block of 256 captions: `serve` stops the warm-up before the process exits.
+    public func warmBankSentences(until stop: () -> Bool = { false }) throws {
         for start in stride(from: 0, to: captionBank.count, by: 256) {
+            if stop() { return }
             _ = try bankSentences(Array(start..<min(start + 256, captionBank.count)))
         }
     }
