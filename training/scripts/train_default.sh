@@ -18,7 +18,7 @@ RUN=${RUN:-../runs/default}
 NGF=${NGF:-16}; NDF=${NDF:-16}
 STEM_MIN=${STEM_MIN:-20}; STEM2_MIN=${STEM2_MIN:-27}; HEAD_MIN=${HEAD_MIN:-15}; STREAM_MIN=${STREAM_MIN:-30}
 GAN1_MIN=${GAN1_MIN:-15}; GAN3_MIN=${GAN3_MIN:-55}
-RECIPE=${RECIPE:-projected}; LAMBDA1=${LAMBDA1:-20}; THREADS=${THREADS:-2}; DEVICE=${DEVICE:-auto}; INIT_G=${INIT_G:-}
+RECIPE=${RECIPE:-paper}; LAMBDA1=${LAMBDA1:-20}; THREADS=${THREADS:-2}; DEVICE=${DEVICE:-auto}; INIT_G=${INIT_G:-}
 mkdir -p "$RUN"
 stage() {  # stage NAME COMMAND...: run once, record its wall time
   local name=$1; shift
@@ -37,17 +37,20 @@ stage stem   $PY -m mirrorgan_train.train stem $T --minutes $STEM_MIN --ngf $NGF
 stage stem2  $PY -m mirrorgan_train.train stem $T --minutes $STEM2_MIN --words-every 8
 stage stemhead $PY -m mirrorgan_train.train stem $T --minutes $HEAD_MIN --freeze-text --batch 96
 stage stream $PY -m mirrorgan_train.train stream $T --minutes $STREAM_MIN --bf16
-# The GAN (docs/TRAINING.md "Issue 17"): RECIPE=projected (default) is the fast recipe — text-conditioned heads over
-# the frozen Lite0 trunk, hinge + MA-GP, DiffAugment, and lambda1 * STREAM already in the 64² phase (8 images of each
-# batch); RECIPE=paper is the official discriminators and BCE losses with STREAM on the final stage only.
+# The GAN. RECIPE=paper (default; the shipped generator): the official discriminators and BCE losses, STREAM on the
+# final stage only. RECIPE=projected (issue 17, docs/TRAINING.md; not yet better than paper, docs/EVALUATION.md):
+# text-conditioned heads over the frozen Lite0 trunk, hinge + MA-GP, DiffAugment, and lambda1 * STREAM already in
+# the 64² phase (8 images of each batch).
 if [ "$RECIPE" = projected ]; then
-  G1="--d-kind projected --batch 32 --stream-stage1 --stream-images 8 --lambda1 $LAMBDA1"
-  G3="--d-kind projected --batch 8 --stream-images 8 --lambda1 $LAMBDA1"
+  INIT=""; [ -n "$INIT_G" ] && INIT="--init-g $INIT_G"
+  P="--d-kind projected --lr-d 4e-4 --stream-images 8 --lambda1 $LAMBDA1 --snapshot-every 200"
+  stage gan1 $PY -m mirrorgan_train.train gan $T --minutes $GAN1_MIN --stages 1 --batch 32 --stream-stage1 $P $INIT
+  stage gan3 $PY -m mirrorgan_train.train gan $T --minutes $GAN3_MIN --stages 3 --batch 8 --d-warmup 50 $P
+elif [ -z "$INIT_G" ]; then
+  stage gan1 $PY -m mirrorgan_train.train gan $T --minutes $GAN1_MIN --stages 1 --batch 16
+  stage gan3 $PY -m mirrorgan_train.train gan $T --minutes $GAN3_MIN --stages 3 --batch 8 --lambda1 $LAMBDA1
 else
-  G1="--d-kind paper --batch 16"
-  G3="--d-kind paper --batch 8 --lambda1 $LAMBDA1"
+  stage gan3 $PY -m mirrorgan_train.train gan $T --minutes $GAN3_MIN --stages 3 --batch 8 --lambda1 $LAMBDA1 \
+      --init-g "$INIT_G" --d-warmup 100 --snapshot-every 100
 fi
-INIT=""; [ -n "$INIT_G" ] && INIT="--init-g $INIT_G"
-stage gan1 $PY -m mirrorgan_train.train gan $T --minutes $GAN1_MIN --stages 1 $G1 $INIT --snapshot-every 200
-stage gan3 $PY -m mirrorgan_train.train gan $T --minutes $GAN3_MIN --stages 3 $G3 --snapshot-every 200
 echo "== all stages finished"; cat "$RUN/timings.txt"
