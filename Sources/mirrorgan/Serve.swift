@@ -36,7 +36,11 @@ struct Serve: ParsableCommand {
         do { try config.validate() } catch { throw ValidationError("\(error)") }
         let server = try Server(config: config)
         try server.start()
-        server.installSignalHandlers()
+        // After a signal the drain ends in stop(), which lets `waitUntilStopped` below return, and this function's
+        // return is the one way out of the process. The handlers' default follow-up, exit(0) on the drain thread,
+        // raced that return: two threads in exit() at once ran the atexit handlers twice (SIGSEGV after "stopped",
+        // seen in CI's drain and browser tests).
+        server.installSignalHandlers(then: {})
         // Readiness stays 503 until the weights are loaded and verified.
         let loaded: MirrorGANModel
         do {
@@ -54,9 +58,9 @@ struct Serve: ParsableCommand {
             warmUp.finished.signal()
         }
         server.waitUntilStopped()
-        // The warm-up runs the text encoder (OpenBLAS) on a background thread. Returning from `run` while it is
-        // busy lets exit() tear the libraries down under it: a drain test under CI load once ended in SIGSEGV
-        // after a clean drain. Stop it at its next block (≤ 256 captions, ~50 ms) and wait for it.
+        // The warm-up runs the text encoder (OpenBLAS) on a background thread; returning from `run` while it is
+        // busy would let exit() tear the libraries down under it. Stop it at its next block (≤ 256 captions,
+        // ~50 ms) and wait for it.
         warmUp.requestStop()
         warmUp.finished.wait()
     }
