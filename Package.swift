@@ -9,7 +9,7 @@ let package = Package(
     products: [
         .library(name: "MirrorGAN", targets: ["MirrorGAN"]),
         .library(name: "MirrorGANServer", targets: ["MirrorGANServer"]),
-        .executable(name: "mirrorgan", targets: ["mirrorgan"]),
+        .executable(name: "mirrorgan", targets: ["MirrorGANCLI"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -41,10 +41,11 @@ let package = Package(
         // without weights; the executable plugs the MirrorGAN pipeline in.
         .target(name: "MirrorGANServer", dependencies: ["CHTTP"], path: "Sources/MirrorGANServer",
                 resources: [.copy("Resources")]),
-        .executableTarget(name: "mirrorgan", dependencies: [
+        // The `mirrorgan` command line (serve, generate, caption, eval, inspect, bench); the product keeps the name.
+        .executableTarget(name: "MirrorGANCLI", dependencies: [
             "MirrorGAN", "MirrorGANServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], path: "Sources/mirrorgan"),
+        ], path: "Sources/MirrorGANCLI"),
         .testTarget(name: "MirrorGANTests", dependencies: ["MirrorGAN"], path: "Tests/MirrorGANTests"),
         .testTarget(name: "MirrorGANServerTests", dependencies: ["MirrorGANServer"],
                     path: "Tests/MirrorGANServerTests"),

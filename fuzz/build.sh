@@ -45,7 +45,7 @@ build() {
         -I Sources/CWebPShim/include fuzz/harness/fuzz_webp.c Sources/CWebPShim/cwebp_shim.c \
         $(pkg-config --cflags --libs libwebp) -o "$OUT/fuzz_webp" ;;
     tokenizer) build_swift tokenizer $M/Pipeline/Tokenizer.swift ;;
-    safetensors) build_swift safetensors $M/IO/SafeTensorsReader.swift $M/IO/MappedFile.swift \
+    safetensors) build_swift safetensors $M/IO/SafeTensorsReader.swift $M/IO/ByteSource.swift \
                    $M/IO/SafeTensorsError.swift $M/IO/SafeTensorsDType.swift $M/Tensor/*.swift \
                    $M/Kernels/ParallelFor.swift ;;  # Tensor's arena lives in the thread state of ParallelFor.swift
     json|multipart|base64) build_swift "$1" "${SERVER_BODY[@]}" ;;

@@ -2,7 +2,7 @@ import Foundation
 import Testing
 @testable import MirrorGAN
 
-/// The fused generator kernels (UpsampleConv3x3, Winograd3x3, the vectorised exp/sigmoid of their
+/// The fused generator kernels (UpsampleConv3x3, WinogradF2x2, the vectorised exp/sigmoid of their
 /// epilogues) against naive references: upsample → 7-loop 3×3 convolution with Double accumulation →
 /// bias → epilogue, on odd sizes, 1×1 spatial inputs, batch 2, and a small block budget so that several
 /// row blocks (and a short last block) are exercised.
@@ -85,7 +85,7 @@ struct FusedKernelTests {
         let gated = try layer(x, glu: true, blockBudget: k.budget)
         #expect(maxAbsDiff(gated, Self.naiveGLU(reference)) < 1e-4)
         // The Winograd variant (phases as F(4×4, 3×3) output channels) computes the same upBlock.
-        let wino = try Winograd4x3(upsampling: w, bias: b)
+        let wino = try WinogradF4x4(upsampling: w, bias: b)
         let viaWinograd = try wino(x, epilogue: .glu, blockBudget: k.budget)
         #expect(viaWinograd.shape == [k.n, k.o / 2, 2 * k.h, 2 * k.w])
         #expect(maxAbsDiff(viaWinograd, Self.naiveGLU(reference)) < 1e-4)
@@ -114,7 +114,7 @@ struct FusedKernelTests {
     @Test(arguments: cases)
     func winogradMatchesDirectConvolution(_ k: Case) throws {
         let (x, w, b, run) = try Self.expectEpiloguesMatch(k, seed: UInt64(k.h * 17 + k.w * 3 + k.o)) { w, b in
-            let layer = try Winograd3x3(weight: w, bias: b)
+            let layer = try WinogradF2x2(weight: w, bias: b)
             return { x, e in try layer(x, epilogue: e, blockBudget: k.budget) }
         }
         // Also the library's own im2col convolution, within float rounding.
@@ -130,28 +130,28 @@ struct FusedKernelTests {
     @Test(arguments: cases4x3)
     func winograd4x3MatchesDirectConvolution(_ k: Case) throws {
         let (x, w, b, run) = try Self.expectEpiloguesMatch(k, seed: UInt64(k.h * 29 + k.w * 5 + k.o)) { w, b in
-            let layer = try Winograd4x3(weight: w, bias: b)
+            let layer = try WinogradF4x4(weight: w, bias: b)
             return { x, e in try layer(x, epilogue: e, blockBudget: k.budget) }
         }
         // The same function as F(2, 3), which the parity tests pinned to PyTorch.
-        #expect(maxAbsDiff(try run(x, .identity), try Winograd3x3(weight: w, bias: b)(x)) < 1e-4)
+        #expect(maxAbsDiff(try run(x, .identity), try WinogradF2x2(weight: w, bias: b)(x)) < 1e-4)
     }
 
     @Test func winograd4x3BadArgumentsAndThreadCount() throws {
         var rng = TestRandom(seed: 6)
         let x = rng.tensor([1, 3, 10, 9])
-        let layer = try Winograd4x3(weight: rng.tensor([4, 3, 3, 3]), bias: nil)
+        let layer = try WinogradF4x4(weight: rng.tensor([4, 3, 3, 3]), bias: nil)
         #expect(throws: TensorError.self) { try layer(rng.tensor([1, 4, 4, 5])) }
         #expect(throws: TensorError.self) { try layer(x, epilogue: .residual(Tensor(shape: [1, 4, 10, 8]))) }
-        #expect(throws: TensorError.self) { try Winograd4x3(weight: Tensor(shape: [2, 3, 5, 5]), bias: nil) }
-        #expect(throws: TensorError.self) { try Winograd4x3(weight: rng.tensor([2, 3, 3, 3]), bias: Tensor(shape: [3])) }
-        #expect(throws: TensorError.self) { try Winograd4x3(weight: rng.tensor([3, 3, 3, 3]), bias: nil)(x, epilogue: .glu) }
-        #expect(throws: TensorError.self) { try Winograd4x3(upsampling: rng.tensor([3, 3, 3, 3]), bias: nil) }  // odd O: no GLU
-        let up = try Winograd4x3(upsampling: rng.tensor([8, 3, 3, 3]), bias: rng.tensor([8]))
+        #expect(throws: TensorError.self) { try WinogradF4x4(weight: Tensor(shape: [2, 3, 5, 5]), bias: nil) }
+        #expect(throws: TensorError.self) { try WinogradF4x4(weight: rng.tensor([2, 3, 3, 3]), bias: Tensor(shape: [3])) }
+        #expect(throws: TensorError.self) { try WinogradF4x4(weight: rng.tensor([3, 3, 3, 3]), bias: nil)(x, epilogue: .glu) }
+        #expect(throws: TensorError.self) { try WinogradF4x4(upsampling: rng.tensor([3, 3, 3, 3]), bias: nil) }  // odd O: no GLU
+        let up = try WinogradF4x4(upsampling: rng.tensor([8, 3, 3, 3]), bias: rng.tensor([8]))
         let xu = rng.tensor([1, 3, 9, 11])
         let u = try atOneAndTwoThreads { try up(xu, epilogue: .glu, blockBudget: 5000) }
         #expect(u.one.data == u.two.data)
-        let big = try Winograd4x3(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
+        let big = try WinogradF4x4(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
         let xb = rng.tensor([1, 16, 23, 18])
         let a = try atOneAndTwoThreads { try big(xb, epilogue: .glu, blockBudget: 40000) }
         #expect(a.one.data == a.two.data)
@@ -162,7 +162,7 @@ struct FusedKernelTests {
     /// sums then differed in the last bit between 1 and 2 threads (seen through the pipeline's DAMSM cosines).
     @Test func winograd4x3DefaultBlockingIsTheSameAtAnyThreadCount() throws {
         var rng = TestRandom(seed: 12)
-        let layer = try Winograd4x3(weight: rng.tensor([128, 64, 3, 3], -0.05, 0.05), bias: rng.tensor([128]))
+        let layer = try WinogradF4x4(weight: rng.tensor([128, 64, 3, 3], -0.05, 0.05), bias: rng.tensor([128]))
         let x = rng.tensor([1, 64, 128, 128])
         let r = try atOneAndTwoThreads { try layer(x, epilogue: .glu) }
         defer { Runtime.setThreads(1) }
@@ -175,13 +175,13 @@ struct FusedKernelTests {
         var rng = TestRandom(seed: 5)
         let x = rng.tensor([1, 3, 4, 5])
         let w = rng.tensor([2, 3, 3, 3])
-        let layer = try Winograd3x3(weight: w, bias: nil)
+        let layer = try WinogradF2x2(weight: w, bias: nil)
         #expect(maxAbsDiff(try layer(x), Self.naiveConv3x3(x, w, nil)) < 1e-4)
         #expect(throws: TensorError.self) { try layer(rng.tensor([1, 4, 4, 5])) }  // channels
         #expect(throws: TensorError.self) { try layer(x, epilogue: .residual(Tensor(shape: [1, 2, 4, 4]))) }
-        #expect(throws: TensorError.self) { try Winograd3x3(weight: Tensor(shape: [2, 3, 5, 5]), bias: nil) }
-        #expect(throws: TensorError.self) { try Winograd3x3(weight: w, bias: Tensor(shape: [3])) }
-        let odd = try Winograd3x3(weight: rng.tensor([3, 3, 3, 3]), bias: nil)
+        #expect(throws: TensorError.self) { try WinogradF2x2(weight: Tensor(shape: [2, 3, 5, 5]), bias: nil) }
+        #expect(throws: TensorError.self) { try WinogradF2x2(weight: w, bias: Tensor(shape: [3])) }
+        let odd = try WinogradF2x2(weight: rng.tensor([3, 3, 3, 3]), bias: nil)
         #expect(throws: TensorError.self) { try odd(x, epilogue: .glu) }
         let up = try UpsampleConv3x3(weight: rng.tensor([3, 3, 3, 3]), bias: nil)
         #expect(throws: TensorError.self) { try up(x, glu: true) }
@@ -192,7 +192,7 @@ struct FusedKernelTests {
     @Test func threadCountDoesNotChangeResults() throws {
         var rng = TestRandom(seed: 9)
         let x = rng.tensor([1, 16, 24, 20])
-        let wino = try Winograd3x3(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
+        let wino = try WinogradF2x2(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
         let up = try UpsampleConv3x3(weight: rng.tensor([32, 16, 3, 3]), bias: rng.tensor([32]))
         let a = try atOneAndTwoThreads { try wino(x, epilogue: .glu, blockBudget: 4000) }
         let b = try atOneAndTwoThreads { try up(x, glu: true, blockBudget: 4000) }

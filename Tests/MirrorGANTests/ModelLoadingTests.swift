@@ -19,11 +19,7 @@ struct TempModel {
         try writeManifest()
     }
 
-    func writeManifest() throws {
-        let files = try FileManager.default.contentsOfDirectory(atPath: dir).filter { $0 != "MANIFEST" }.sorted()
-        let lines = try files.map { "\(try ModelDirectory.sha256(path: dir + "/" + $0))  \($0)" }
-        try (lines.joined(separator: "\n") + "\n").write(toFile: dir + "/MANIFEST", atomically: true, encoding: .utf8)
-    }
+    func writeManifest() throws { try ModelDirectory.writeManifest(dir) }
 
     func path(_ f: String) -> String { dir + "/" + f }
 

@@ -1,31 +1,3 @@
-/// `NEXT_STAGE_G` (`h_net2`, `h_net3`): attention → [h, ctx_w, ctx_s] → 1×1 conv (96 → 64 at ngf 32) →
-/// residual blocks → upBlock. The AttnGAN variant feeds [h, ctx_w] straight into the residual blocks.
-struct NextStage: Sendable {
-    let att: GLAttention
-    let residual: [ResBlock]
-    let upsample: UpBlock
-    let conv: ConvLayer?
-
-    init(_ r: WeightReader, ngf: Int, nef: Int, ncf: Int, rNum: Int, glam: Bool) throws {
-        att = try GLAttention(r.scope("att"), idf: ngf, nef: nef, ncf: ncf, glam: glam)
-        residual = try (0..<rNum).map { try ResBlock(r.scope("residual"), "\($0)", channels: 2 * ngf) }
-        upsample = try UpBlock(r, "upsample", in: 2 * ngf, out: ngf)
-        conv = glam ? try ConvLayer(r, "conv", in: 3 * ngf, out: 2 * ngf, kernel: 1, padding: .fixed(.zero)) : nil
-    }
-
-    func callAsFunction(_ h: Tensor, c: Tensor, words: Tensor, lengths: [Int]) throws -> (h: Tensor, attention: Tensor) {
-        let a = try att(h, c: c, words: words, lengths: lengths)
-        var x: Tensor
-        if let conv, let sentence = a.sentenceContext {
-            x = try conv(concat(h, a.wordContext, sentence, axis: 1))
-        } else {
-            x = try concat(h, a.wordContext, axis: 1)
-        }
-        for block in residual { x = try block(x) }
-        return (try upsample(x), a.wordAttention)
-    }
-}
-
 /// `G_NET`: CA, stage 1 (64²), GLAM stages 2 (128²) and 3 (256²), one image head per stage.
 /// Keys follow the official module tree (`ca_net.*`, `h_net1.*`, `h_net2.*`, `h_net3.*`, `img_net{1,2,3}.*`).
 public struct Generator: Sendable {
@@ -59,5 +31,34 @@ public struct Generator: Sendable {
     ///   epsilon `[B, ncf]` (zeros for mean-only conditioning).
     public func callAsFunction(z: Tensor, sentence: Tensor, words: Tensor, lengths: [Int], epsilon: Tensor) throws -> Output {
         try forward(z: z, sentence: sentence, words: words, lengths: lengths, epsilon: epsilon, stageDone: { _ in })
+    }
+}
+
+/// The forward pass (`callAsFunction` calls it with no callback), with a callback after each stage so that
+/// `mirrorgan bench` can time stage 1 (CA + 64² initial stage + image head), stage 2 (128²) and stage 3 (256²)
+/// separately. The fused layers the stages use are in `GeneratorBlocks.swift`.
+extension Generator {
+    /// - Parameter stageDone: called with the stage index (0, 1, 2, …) right after that stage's image.
+    public func forward(z: Tensor, sentence: Tensor, words: Tensor, lengths: [Int], epsilon: Tensor,
+                        stageDone: (Int) -> Void) throws -> Output {
+        let (c, mu, logvar) = try ca(sentence, epsilon: epsilon)
+        var h = try initStage(z: z, c: c)
+        // The three result lists are allocated once at their final size (growing them was six allocations).
+        var images = [Tensor](), hidden = [Tensor](), attention = [Tensor]()
+        images.reserveCapacity(nextStages.count + 1)
+        hidden.reserveCapacity(nextStages.count + 1)
+        attention.reserveCapacity(nextStages.count)
+        images.append(try heads[0](h))
+        hidden.append(h)
+        stageDone(0)
+        for (i, stage) in nextStages.enumerated() {
+            let (next, att) = try stage(h, c: c, words: words, lengths: lengths)
+            h = next
+            hidden.append(h)
+            attention.append(att)
+            images.append(try heads[i + 1](h))
+            stageDone(i + 1)
+        }
+        return Output(images: images, attention: attention, c: c, mu: mu, logvar: logvar, hidden: hidden)
     }
 }

@@ -4,20 +4,20 @@
 /// `upBlock(in, out)`: nearest ×2 → conv3x3(in → 2·out) → BN → GLU. Keys `.1.weight`, `.2.*`.
 /// Runs fused, never materialising the upsampled tensor: on inputs of 32² and more, as one Winograd
 /// F(4×4, 3×3) convolution of the low-resolution input whose 4·2·out channels are the output's four
-/// phases (`Winograd4x3(upsampling:)`, 2.25 multiplies per output and channel pair); below that, or where
+/// phases (`WinogradF4x4(upsampling:)`, 2.25 multiplies per output and channel pair); below that, or where
 /// that kernel transform would be large (it is 16× the weights: only layers with in·out ≤ 64·64 get
 /// one), as four 2×2 phase convolutions (`UpsampleConv3x3`, 4 multiplies). `conv` keeps the folded layer.
 struct UpBlock: Sendable {
     let conv: ConvLayer
     let fused: UpsampleConv3x3
-    let winograd: Winograd4x3?
+    let winograd: WinogradF4x4?
 
     init(_ r: WeightReader, _ name: String, in inChannels: Int, out: Int) throws {
         let s = r.scope(name)
         conv = try ConvLayer(s, "1", in: inChannels, out: 2 * out, kernel: 3, padding: .fixed(Padding2D(1)))
             .folding(s.batchNorm("2", channels: 2 * out, eps: 1e-5))
         fused = try UpsampleConv3x3(weight: conv.weight, bias: conv.bias)
-        winograd = inChannels * out <= 64 * 64 ? try Winograd4x3(upsampling: conv.weight, bias: conv.bias) : nil
+        winograd = inChannels * out <= 64 * 64 ? try WinogradF4x4(upsampling: conv.weight, bias: conv.bias) : nil
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
@@ -34,8 +34,8 @@ struct UpBlock: Sendable {
 struct ResBlock: Sendable {
     let conv1: ConvLayer
     let conv2: ConvLayer
-    let fused1: Winograd4x3
-    let fused2: Winograd4x3
+    let fused1: WinogradF4x4
+    let fused2: WinogradF4x4
 
     init(_ r: WeightReader, _ name: String, channels c: Int) throws {
         let s = r.scope(name).scope("block")
@@ -43,8 +43,8 @@ struct ResBlock: Sendable {
             .folding(s.batchNorm("1", channels: 2 * c, eps: 1e-5))
         conv2 = try ConvLayer(s, "3", in: c, out: c, kernel: 3, padding: .fixed(Padding2D(1)))
             .folding(s.batchNorm("4", channels: c, eps: 1e-5))
-        fused1 = try Winograd4x3(weight: conv1.weight, bias: conv1.bias)
-        fused2 = try Winograd4x3(weight: conv2.weight, bias: conv2.bias)
+        fused1 = try WinogradF4x4(weight: conv1.weight, bias: conv1.bias)
+        fused2 = try WinogradF4x4(weight: conv2.weight, bias: conv2.bias)
     }
 
     func callAsFunction(_ x: Tensor) throws -> Tensor {
@@ -56,37 +56,12 @@ struct ResBlock: Sendable {
 /// Runs as Winograd F(2×2, 3×3) with tanh in the epilogue.
 struct ImageHead: Sendable {
     let conv: ConvLayer
-    let fused: Winograd3x3
+    let fused: WinogradF2x2
 
     init(_ r: WeightReader, _ name: String, ngf: Int) throws {
         conv = try ConvLayer(r.scope(name), "img.0", in: ngf, out: 3, kernel: 3, padding: .fixed(Padding2D(1)))
-        fused = try Winograd3x3(weight: conv.weight, bias: conv.bias)
+        fused = try WinogradF2x2(weight: conv.weight, bias: conv.bias)
     }
 
     func callAsFunction(_ h: Tensor) throws -> Tensor { try fused(h, epilogue: .tanh) }
-}
-
-/// `INIT_STAGE_G` (`h_net1`): [c ; z] → Linear(no bias) → BN1d → GLU → [B, 16·ngf, 4, 4] → 4 upBlocks → 64².
-struct InitStage: Sendable {
-    let fc: LinearLayer
-    let upsample: [UpBlock]
-    let channels: Int  // 16·ngf
-
-    init(_ r: WeightReader, ngf16: Int, inDim: Int) throws {
-        let fcScope = r.scope("fc")
-        fc = try LinearLayer(fcScope, "0", in: inDim, out: ngf16 * 32, bias: false)
-            .folding(fcScope.batchNorm("1", channels: ngf16 * 32, eps: 1e-5))
-        upsample = try (1...4).map { i in
-            try UpBlock(r, "upsample\(i)", in: ngf16 >> (i - 1), out: ngf16 >> i)
-        }
-        channels = ngf16
-    }
-
-    /// - Parameters: z `[B, z_dim]`, c `[B, ncf]`. Returns h1 `[B, ngf, 64, 64]`.
-    func callAsFunction(z: Tensor, c: Tensor) throws -> Tensor {
-        // Condition first, then noise (pitfall 2); reshape channel-major after the GLU.
-        var h = try glu(fc(concat(c, z, axis: 1))).reshaped([c.shape[0], channels, 4, 4])
-        for block in upsample { h = try block(h) }
-        return h
-    }
 }

@@ -43,6 +43,14 @@ public enum ModelDirectory {
         return hasher.finalize().map { String(format: "%02x", $0) }.joined()
     }
 
+    /// Writes `MANIFEST` for every other file of `directory` (sorted by name, sha256sum's format): how the
+    /// synthetic models of `mirrorgan bench` and the tests' temporary models become loadable.
+    public static func writeManifest(_ directory: String) throws {
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0 != "MANIFEST" }.sorted()
+        let lines = try files.map { "\(try sha256(path: directory + "/" + $0))  \($0)" }
+        try (lines.joined(separator: "\n") + "\n").write(toFile: directory + "/MANIFEST", atomically: true, encoding: .utf8)
+    }
+
     /// Checks every required file against the MANIFEST; returns file → sha256.
     public static func verify(_ directory: String) throws -> [String: String] {
         let manifest = try readManifest(directory)

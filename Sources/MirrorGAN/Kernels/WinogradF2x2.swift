@@ -1,36 +1,5 @@
 import Foundation
 
-/// What a fused convolution does after adding its bias.
-public enum ConvEpilogue: Sendable {
-    case identity
-    /// `F.glu(dim=1)`: first half of the channels × sigmoid(second half).
-    case glu
-    /// `torch.tanh`.
-    case tanh
-    /// Adds a tensor of the output's shape (residual connection).
-    case residual(Tensor)
-}
-
-extension ConvEpilogue {
-    /// Checks the epilogue against a convolution's `[N, O, H, W]` result: the output channel count (O/2
-    /// with GLU, which needs O even) and the residual tensor, if any (which must have that shape).
-    func resolve(_ op: String, outChannels o: Int, shape: Shape) throws -> (outChannels: Int, residual: Tensor?) {
-        switch self {
-        case .glu:
-            try requireArgument(op, o % 2 == 0, "GLU needs an even channel count, got \(o)")
-            return (o / 2, nil)
-        case let .residual(r):
-            // The operation's name is built only on failure (a concatenation per call was a heap allocation).
-            guard r.shape == shape else {
-                throw TensorError.shapeMismatch(op: op + " residual", expected: shape, actual: r.shape)
-            }
-            return (o, r)
-        case .identity, .tanh:
-            return (o, nil)
-        }
-    }
-}
-
 /// 3×3, stride-1, pad-1 convolution by Winograd F(2×2, 3×3) (Lavin & Gray 2016): each 2×2 output tile is
 /// Aᵀ[(G g Gᵀ) ⊙ (Bᵀ d B)]A for the 4×4 input tile d, 16 multiplies instead of 36 per input channel and
 /// output channel (2.25× fewer MACs). The 16 element-wise products over channels are 16 GEMMs
@@ -42,7 +11,7 @@ extension ConvEpilogue {
 /// The output transform adds the bias and applies the epilogue (GLU, tanh or residual add) in the same
 /// pass. F(2, 3)'s transforms only add, subtract and halve, so it is as accurate as direct convolution
 /// to within a few ulp.
-public struct Winograd3x3: Sendable {
+public struct WinogradF2x2: Sendable {
     public let inChannels: Int
     public let outChannels: Int
     /// [16][O][C]: U_ξ for ξ = 4·i + j.
@@ -51,10 +20,10 @@ public struct Winograd3x3: Sendable {
 
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded); bias `[O]` or nil.
     public init(weight: Tensor, bias: Tensor?) throws {
-        try requireRank("Winograd3x3 weight", weight, 4, "4 ([O, C, 3, 3])")
+        try requireRank("WinogradF2x2 weight", weight, 4, "4 ([O, C, 3, 3])")
         let (o, c) = (weight.shape[0], weight.shape[1])
-        try requireShape("Winograd3x3 weight", weight, [o, c, 3, 3])
-        if let bias { try requireShape("Winograd3x3 bias", bias, [o]) }
+        try requireShape("WinogradF2x2 weight", weight, [o, c, 3, 3])
+        if let bias { try requireShape("WinogradF2x2 bias", bias, [o]) }
         inChannels = c
         outChannels = o
         let wd = Array(weight.data)
@@ -81,7 +50,7 @@ public struct Winograd3x3: Sendable {
     /// - Parameters: x `[N, C, H, W]`; blockBudget: scratch floats per block of tile rows (tests lower it).
     /// - Returns: `[N, O (O/2 with .glu), H, W]`.
     public func callAsFunction(_ x: Tensor, epilogue: ConvEpilogue = .identity, blockBudget: Int = 2 << 20) throws -> Tensor {
-        let op = "Winograd3x3"
+        let op = "WinogradF2x2"
         try requireRank(op, x, 4, "4 ([N, C, H, W])")
         let (n, c, h, w) = (x.shape[0], inChannels, x.shape[2], x.shape[3])
         guard x.shape[1] == c else { throw TensorError.shapeMismatch(op: op, expected: [n, c, h, w], actual: x.shape) }

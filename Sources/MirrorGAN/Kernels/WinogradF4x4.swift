@@ -5,7 +5,7 @@ import Foundation
 /// instead of 144 per input channel and output channel (4× fewer MACs; F(2×2, 3×3) saves 2.25×). Used for
 /// the residual blocks, whose 3×3 convolutions carry the largest share of the generator's work.
 ///
-/// The layout follows `Winograd3x3`: the kernel transform U = G g Gᵀ is computed once at load (in Double);
+/// The layout follows `WinogradF2x2`: the kernel transform U = G g Gᵀ is computed once at load (in Double);
 /// tiles are processed in blocks of tile rows within a scratch budget; the input transform works on whole
 /// rows, each padded row split into its four column phases (columns ≡ 0, 1, 2, 3 mod 4), so that tile k's
 /// six input columns are P0[k], P1[k], P2[k], P3[k], P0[k+1], P1[k+1] and every transform is a contiguous
@@ -15,7 +15,7 @@ import Foundation
 /// Accuracy: F(4, 3)'s transforms multiply by up to 8 (Aᵀ) and 5 (Bᵀ) and divide by 24 (G), so rounding
 /// errors are a few times those of F(2, 3); for the generator's activations that is ~1e-6 absolute, well
 /// inside the 1e-4 parity tolerance (FusedKernelTests and ModelParityTests check both).
-public struct Winograd4x3: Sendable {
+public struct WinogradF4x4: Sendable {
     public let inChannels: Int
     public let outChannels: Int
     /// [36][C][O]: U_ξ for ξ = 6·i + j, each transposed (see `transformKernels`).
@@ -28,10 +28,10 @@ public struct Winograd4x3: Sendable {
 
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded); bias `[O]` or nil.
     public init(weight: Tensor, bias: Tensor?) throws {
-        try requireRank("Winograd4x3 weight", weight, 4, "4 ([O, C, 3, 3])")
+        try requireRank("WinogradF4x4 weight", weight, 4, "4 ([O, C, 3, 3])")
         let (o, c) = (weight.shape[0], weight.shape[1])
-        try requireShape("Winograd4x3 weight", weight, [o, c, 3, 3])
-        if let bias { try requireShape("Winograd4x3 bias", bias, [o]) }
+        try requireShape("WinogradF4x4 weight", weight, [o, c, 3, 3])
+        if let bias { try requireShape("WinogradF4x4 bias", bias, [o]) }
         inChannels = c
         outChannels = o
         upsampling = false
@@ -52,11 +52,11 @@ public struct Winograd4x3: Sendable {
     /// Channels are ordered [value/gate][phase][o'] so that the GLU pairs channel k with k + 2·O.
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded, O even: the GLU's value and gate halves); bias `[O]` or nil.
     public init(upsampling weight: Tensor, bias: Tensor?) throws {
-        try requireRank("Winograd4x3 weight", weight, 4, "4 ([O, C, 3, 3])")
+        try requireRank("WinogradF4x4 weight", weight, 4, "4 ([O, C, 3, 3])")
         let (o, c) = (weight.shape[0], weight.shape[1])
-        try requireShape("Winograd4x3 weight", weight, [o, c, 3, 3])
-        try requireArgument("Winograd4x3 upsampling", o % 2 == 0, "GLU needs an even channel count, got \(o)")
-        if let bias { try requireShape("Winograd4x3 bias", bias, [o]) }
+        try requireShape("WinogradF4x4 weight", weight, [o, c, 3, 3])
+        try requireArgument("WinogradF4x4 upsampling", o % 2 == 0, "GLU needs an even channel count, got \(o)")
+        if let bias { try requireShape("WinogradF4x4 bias", bias, [o]) }
         let half = o / 2
         inChannels = c
         outChannels = 4 * o
@@ -114,7 +114,7 @@ public struct Winograd4x3: Sendable {
     ///   through the pipeline's DAMSM cosines; `winograd4x3DefaultBlockingIsTheSameAtAnyThreadCount`).
     /// - Returns: `[N, O (O/2 with .glu), H, W]`; the upsampling variant (GLU only) `[N, O/8, 2H, 2W]`.
     public func callAsFunction(_ x: Tensor, epilogue: ConvEpilogue = .identity, blockBudget: Int? = nil) throws -> Tensor {
-        let op = "Winograd4x3"
+        let op = "WinogradF4x4"
         try requireRank(op, x, 4, "4 ([N, C, H, W])")
         let (n, c, h, w) = (x.shape[0], inChannels, x.shape[2], x.shape[3])
         guard x.shape[1] == c else { throw TensorError.shapeMismatch(op: op, expected: [n, c, h, w], actual: x.shape) }

@@ -1,0 +1,226 @@
+import ArgumentParser
+import Foundation
+import MirrorGAN
+
+/// `mirrorgan bench`: per-stage latency of the Swift runtime alone (docs/PERFORMANCE.md).
+///
+/// `--config official-birds` builds a model directory with the official birds widths (ngf 32, R_NUM 2,
+/// nef 256, n_words 5450) and random weights in a temporary directory (no files needed);
+/// `--config default` loads `Weights/synthbirds`. `--weights DIR` loads DIR instead (this is how
+/// `make bench` hands the Swift side exactly the weights PyTorch and ONNX Runtime use).
+/// The inputs are fixed: caption token ids 1…18 (T = 18, as in the MAC counts) and seed 0.
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time each inference stage (median over iterations); ends with generator_ms_median=<ms>.")
+
+    @Option(help: "official-birds (random weights at the official widths) or default (Weights/synthbirds).")
+    var config: String = "official-birds"
+    @Option(help: "Model directory (overrides --config's weights).") var weights: String?
+    @Option(help: "Compute threads (fixed at start).") var threads: Int = 2
+    @Option(help: "Timed iterations (the median is reported).") var iterations: Int = 5
+    @Option(help: "Untimed warm-up iterations.") var warmup: Int = 1
+    @Option(help: "Caption length in tokens (ids 1…T).") var tokens: Int = 18
+    @Flag(help: "Time the generator only (skip backbone, STREAM and R-precision).") var generatorOnly = false
+    @Option(help: "Only write the random official-birds model directory to this path, then exit.") var saveModel: String?
+    @Option(help: "Write the last pass's images (image64, image128, image256) to this safetensors file.") var dumpImages: String?
+    @Flag(help: "Per-layer A/B instead: the reference kernels (upsample → im2col conv → GLU, …) against the fused ones, at the official shapes.")
+    var layers = false
+
+    func run() throws {
+        guard iterations >= 1, warmup >= 0, (1...18).contains(tokens) else {
+            throw ValidationError("need iterations ≥ 1, warmup ≥ 0, tokens 1…18")
+        }
+        Runtime.setThreads(threads)
+        if let saveModel {
+            let dir = try SyntheticModel.write(.officialBirds)
+            try? FileManager.default.removeItem(atPath: saveModel)
+            try FileManager.default.moveItem(atPath: dir, toPath: saveModel)
+            print("wrote \(saveModel)")
+            return
+        }
+        if layers { return try LayerBench.run(iterations: iterations, warmup: warmup) }
+        var temp: String?
+        let dir: String
+        if let weights {
+            dir = weights
+        } else if config == "official-birds" {
+            let t0 = Date()
+            dir = try SyntheticModel.write(.officialBirds)
+            temp = dir
+            FileHandle.standardError.write("wrote random official-birds model to \(dir) in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s\n".data(using: .utf8)!)
+        } else if config == "default" {
+            dir = "Weights/synthbirds"
+        } else {
+            throw ValidationError("--config must be official-birds or default, got \(config)")
+        }
+        defer { if let temp { try? FileManager.default.removeItem(atPath: temp) } }
+        let model: MirrorGANModel
+        do { model = try MirrorGANModel(directory: dir) } catch let e as ModelLoadError {
+            throw ValidationError("cannot load model \(dir): \(e)")
+        }
+        if !generatorOnly { try model.warmBankSentences() }  // steady state: `serve` warms them after start-up
+        let c = model.config
+        let n = c.textEncoder.nWords
+        let ids = (0..<tokens).map { 1 + $0 % (n - 1) }
+        let seed: UInt64 = 0
+        let noise = MirrorRNG.noise(imageSeed: seed, zDim: c.generator.zDim, conditionDim: c.generator.conditionDim)
+        let z = try Tensor(shape: [1, c.generator.zDim], data: noise.z)
+        let eps = try Tensor(shape: [1, c.generator.conditionDim], data: noise.epsilon)
+
+        var samples: [String: [Double]] = [:]
+        let order = ["text_encoder", "generator_stage1", "generator_stage2", "generator_stage3", "generator",
+                     "png_encode", "backbone", "stream_decoding", "r_precision", "request"]
+        // Slots in `order` (a request's own bookkeeping must not allocate, or it would count as the model's).
+        let slot = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
+        func at(_ k: String) -> Int { slot[k] ?? 0 }
+        let stageSlots = [at("generator_stage1"), at("generator_stage2"), at("generator_stage3")]
+        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+        func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
+        var checksum: Double = 0
+        var lastImages: [Tensor] = []
+        let allocationCount = AllocationCounter.load()
+        let tracer = AllocationCounter.tracer()
+        var allocations: [UInt64] = []
+        var stageAllocations: [String: [UInt64]] = [:]
+        var times = [Double](repeating: .nan, count: order.count)
+        var allocs = [UInt64?](repeating: nil, count: order.count)
+        var generatorCPU = 0.0
+        for it in 0..<(warmup + iterations) {
+            for i in times.indices { times[i] = .nan; allocs[i] = nil }
+            let allocs0 = allocationCount?() ?? 0
+            var allocsMark = allocs0
+            // Heap allocations since the previous stage ended (with the LD_PRELOAD counter only).
+            func countAllocations(_ stage: Int) {
+                guard let allocationCount else { return }
+                let c = allocationCount()
+                allocs[stage] = c - allocsMark
+                allocsMark = c
+            }
+            let trace = it == warmup + iterations - 1 ? tracer : nil
+            trace?(true)
+            let tReq = now()
+            var t = now()
+            let (words, sentence) = try model.textEncoder.encode([ids])
+            times[at("text_encoder")] = ms(t, now())
+            countAllocations(at("text_encoder"))
+            let tGen = now()
+            let cpuGen = Self.cpuNanoseconds()
+            t = tGen
+            let out = try model.generator.forward(z: z, sentence: sentence, words: words, lengths: [ids.count],
+                                                  epsilon: eps) { stage in
+                let e = now()
+                if stage < stageSlots.count {
+                    times[stageSlots[stage]] = ms(t, e)
+                    countAllocations(stageSlots[stage])
+                }
+                t = e
+            }
+            times[at("generator")] = ms(tGen, now())
+            generatorCPU = ms(cpuGen, Self.cpuNanoseconds())
+            guard let image = out.images.last else { throw ValidationError("the generator produced no image") }
+            if !generatorOnly {
+                t = now()
+                _ = try PNG.encode(image.reshaped(image.shape.droppingFirst()))
+                times[at("png_encode")] = ms(t, now())
+                countAllocations(at("png_encode"))
+                t = now()
+                let (_, global) = try model.backbone(image)
+                times[at("backbone")] = ms(t, now())
+                countAllocations(at("backbone"))
+                t = now()
+                _ = try model.captionDecoder.greedy(model.captionEncoder(global))
+                times[at("stream_decoding")] = ms(t, now())
+                countAllocations(at("stream_decoding"))
+                t = now()
+                _ = try model.rPrecision(imageCode: model.imageEncoder.code(global), sentence: sentence, query: ids,
+                                         imageSeed: seed)
+                times[at("r_precision")] = ms(t, now())
+                countAllocations(at("r_precision"))
+            }
+            times[at("request")] = ms(tReq, now())
+            let requestAllocations = (allocationCount?() ?? 0) - allocs0
+            trace?(false)
+            checksum = image.data.reduce(0) { $0 + Double($1) }
+            lastImages = out.images
+            if it >= warmup {
+                for (i, k) in order.enumerated() where !times[i].isNaN { samples[k, default: []].append(times[i]) }
+                samples["generator_cpu", default: []].append(generatorCPU)
+                if allocationCount != nil { allocations.append(requestAllocations) }
+                for (i, k) in order.enumerated() { if let v = allocs[i] { stageAllocations[k, default: []].append(v) } }
+            }
+        }
+
+        func median(_ v: [Double]) -> Double {
+            let s = v.sorted()
+            return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+        }
+        print("mirrorgan bench: config=\(weights == nil ? config : "weights") model=\(dir) threads=\(threads) "
+              + "iterations=\(iterations) warmup=\(warmup) tokens=\(tokens)")
+        print("generator: ngf \(c.generator.ngf), R_NUM \(c.generator.rNum), nef \(c.textEncoder.hiddenDim), n_words \(n)")
+        func pad(_ s: String, _ n: Int) -> String { s.count >= n ? s : s + String(repeating: " ", count: n - s.count) }
+        func lpad(_ s: String, _ n: Int) -> String { s.count >= n ? s : String(repeating: " ", count: n - s.count) + s }
+        print(pad("stage", 18) + ["median_ms", "min_ms", "max_ms"].map { lpad($0, 10) }.joined())
+        for k in order {
+            guard let v = samples[k] else { continue }
+            print(pad(k, 18) + [median(v), v.min()!, v.max()!].map { lpad(String(format: "%.2f", $0), 10) }.joined())
+        }
+        if let cpu = samples["generator_cpu"] {
+            print("generator process CPU time per pass (all threads): median \(String(format: "%.1f", median(cpu))) ms, "
+                  + "min \(String(format: "%.1f", cpu.min()!)) ms")
+        }
+        for k in order {
+            if let v = samples[k] { print("\(k)_ms_median=\(String(format: "%.3f", median(v)))") }
+        }
+        if let median = allocations.sorted().dropFirst(allocations.count / 2).first {
+            print("heap allocations per \(generatorOnly ? "generator pass" : "request") in steady state (LD_PRELOAD counter): "
+                  + "median \(median), min \(allocations.min() ?? 0), max \(allocations.max() ?? 0)")
+            print("allocations_per_request=\(median)")
+            let perStage = order.compactMap { k in
+                stageAllocations[k].flatMap { $0.sorted().dropFirst($0.count / 2).first }.map { "\(k) \($0)" }
+            }
+            print("heap allocations per stage (median): " + perStage.joined(separator: ", "))
+        }
+        if !generatorOnly, let allocationCount {
+            // The whole request as the server runs it (`MirrorGANModel.generate`: tokenizer, noise, the
+            // passes above, PNG, redescription text, timings), in steady state.
+            let caption = ids.map { model.vocabulary[$0] }.joined(separator: " ")
+            var counts: [UInt64] = []
+            for i in 0..<3 {
+                let trace = i == 2 ? tracer : nil
+                trace?(true)
+                let before = allocationCount()
+                _ = try model.generate(caption: caption, options: GenerationOptions(seed: seed))
+                counts.append(allocationCount() - before)
+                trace?(false)
+            }
+            print("heap allocations per MirrorGANModel.generate request (steady state): \(counts.last ?? 0)")
+            print("generate_allocations_per_request=\(counts.last ?? 0)")
+        }
+        if !generatorOnly { try KernelRates.run(iterations: max(3, iterations)) }
+        if let dumpImages {
+            var named: [String: Tensor] = [:]
+            for img in lastImages { named["image\(img.shape[2])"] = img }
+            try SafeTensorsWriter.write(named, to: dumpImages)
+        }
+        print("output_checksum=\(String(format: "%.6f", checksum))")
+        if let rss = Self.peakRSSKiB() { print("peak_rss_mib=\(String(format: "%.1f", Double(rss) / 1024))") }
+        print("tensor_arena_mib=\(String(format: "%.1f", Double(Runtime.tensorArenaBytes()) / 1_048_576))")
+        print("generator_ms_median=\(String(format: "%.3f", median(samples["generator"]!)))")
+    }
+
+    /// CPU time of the whole process (all threads), ns: robust to other load on the machine, unlike wall time.
+    static func cpuNanoseconds() -> UInt64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts)
+        return UInt64(ts.tv_sec) * 1_000_000_000 + UInt64(ts.tv_nsec)
+    }
+
+    /// VmHWM of this process (peak resident set), in KiB.
+    static func peakRSSKiB() -> Int? {
+        guard let s = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8) else { return nil }
+        for line in s.split(separator: "\n") where line.hasPrefix("VmHWM:") {
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        }
+        return nil
+    }
+}
