@@ -5,9 +5,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 
 import torch
 from safetensors.torch import save_file
@@ -16,17 +19,23 @@ from . import data as D
 from .models import (CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, LITE0_GLOBAL_CHANNELS, LITE0_LOCAL_BLOCK,
                      LITE0_LOCAL_CHANNELS, PIXEL_MEAN, PIXEL_STD, RNN_ENCODER, Backbone, ModelConfig)
 
-FILES = ["text_encoder.safetensors", "generator.safetensors", "backbone.safetensors", "image_encoder.safetensors",
-         "stream_encoder.safetensors", "stream_decoder.safetensors", "vocab.json", "caption_bank.json", "model.json"]
-
-
 def clean_state(sd):
     """Float32, contiguous, no num_batches_tracked (the runtime does not use the counters)."""
     return {k: v.detach().float().contiguous().clone() for k, v in sd.items() if not k.endswith("num_batches_tracked")}
 
 
-def model_json(cfg: ModelConfig, name: str, description: str, stream_end_token: bool = True) -> dict:
-    return {
+# The image trunk this toolkit trains with (models.Backbone): shared by the DAMSM image encoder and STREAM.
+LITE0_BACKBONE = {"name": "efficientnet-lite0", "input_size": 224, "resize": "bilinear", "align_corners": False,
+                  "pixel_mean": PIXEL_MEAN, "pixel_std": PIXEL_STD, "local_block": LITE0_LOCAL_BLOCK,
+                  "local_channels": LITE0_LOCAL_CHANNELS, "global_channels": LITE0_GLOBAL_CHANNELS}
+
+
+def model_json(cfg: ModelConfig, name: str, description: str, stream_end_token: bool = True,
+               backbone: dict | None = None, stream_backbone: dict | None = None, stream: bool = True) -> dict:
+    """model.json (docs/MODEL_FORMAT.md). backbone: the DAMSM image encoder's trunk (default Lite0);
+    stream_backbone: STREAM's own trunk when it is not the shared one (written as "stream_backbone");
+    stream=False: the model has no STREAM ("stream": null)."""
+    meta = {
         "format_version": 1,
         "name": name,
         "description": description,
@@ -34,20 +43,21 @@ def model_json(cfg: ModelConfig, name: str, description: str, stream_end_token: 
                          "words_num": cfg.words_num},
         "generator": {"ngf": cfg.ngf, "z_dim": cfg.z_dim, "condition_dim": cfg.condition_dim, "r_num": cfg.r_num,
                       "branch_num": cfg.branch_num, "base_size": cfg.base_size, "glam": cfg.glam},
-        "backbone": {"name": "efficientnet-lite0", "input_size": 224, "resize": "bilinear", "align_corners": False,
-                     "pixel_mean": PIXEL_MEAN, "pixel_std": PIXEL_STD, "local_block": LITE0_LOCAL_BLOCK,
-                     "local_channels": LITE0_LOCAL_CHANNELS, "global_channels": LITE0_GLOBAL_CHANNELS},
+        "backbone": dict(backbone or LITE0_BACKBONE),
         "stream": {"embed_size": cfg.cap_embed, "hidden_size": cfg.cap_hidden, "max_seq_length": cfg.max_seq_length,
-                   "end_token": stream_end_token},
+                   "end_token": stream_end_token} if stream else None,
         "r_precision": {"candidates": 100, "feature": "damsm_global", "similarity": "cosine"},
         "output": {"mapping": "truncate"},
     }
+    if stream and stream_backbone is not None:
+        meta["stream_backbone"] = dict(stream_backbone)
+    return meta
 
 
 def write_model_dir(out, cfg, modules: dict, vocab: list[str], bank: dict, name: str, description: str,
-                    stream_end_token=True):
-    """modules: text_encoder, generator, backbone (trunk state dict), image_encoder, stream_encoder,
-    stream_decoder -> state dicts."""
+                    stream_end_token=True, backbone=None, stream_backbone=None):
+    """modules: file stem -> state dict (text_encoder, generator, backbone (trunk), image_encoder, and where the
+    model has them stream_encoder, stream_decoder, stream_backbone). backbone / stream_backbone: see model_json."""
     os.makedirs(out, exist_ok=True)
     for key, sd in modules.items():
         save_file(clean_state(sd), os.path.join(out, f"{key}.safetensors"), metadata={"format": "pt"})
@@ -55,9 +65,36 @@ def write_model_dir(out, cfg, modules: dict, vocab: list[str], bank: dict, name:
         json.dump({"ixtoword": vocab}, f)
     with open(os.path.join(out, "caption_bank.json"), "w") as f:
         json.dump(bank, f, separators=(",", ":"))
+    meta = model_json(cfg, name, description, stream_end_token, backbone, stream_backbone,
+                      stream="stream_decoder" in modules)
     with open(os.path.join(out, "model.json"), "w") as f:
-        json.dump(model_json(cfg, name, description, stream_end_token), f, indent=2)
+        json.dump(meta, f, indent=2)
     write_manifest(out)
+
+
+@contextlib.contextmanager
+def staged_dir(out, replace=False):
+    """Yields a fresh temporary directory beside `out`; when the block ends without an exception it becomes
+    `out` by a rename, otherwise it is removed: a failed write never leaves a partial model directory.
+    An existing `out` is an error unless replace is true (then it is swapped out after the new one is complete)."""
+    out = os.path.abspath(out)
+    if os.path.exists(out) and not replace:
+        raise FileExistsError(f"{out} already exists (pass --force to replace it)")
+    parent = os.path.dirname(out)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(out)}.", suffix=".partial", dir=parent)
+    try:
+        yield tmp
+        if os.path.exists(out):
+            old = tmp + ".old"
+            os.rename(out, old)
+            os.rename(tmp, out)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def write_manifest(out):
@@ -84,16 +121,19 @@ def generator_state(gan_ckpt, cfg, params="ema"):
     return netG.state_dict()
 
 
+def bank_from(pairs) -> dict:
+    """caption_bank.json from (token ids, class id) pairs, in order; empty captions are left out."""
+    ids, classes = [], []
+    for c, class_id in pairs:
+        if len(c):
+            ids.append([int(t) for t in c])
+            classes.append(int(class_id))
+    return {"captions": ids, "class_ids": classes}
+
+
 def caption_bank(caps: D.CaptionSet) -> dict:
     n = len(caps.filenames["test"])
-    ids, classes = [], []
-    for i in range(n):
-        for k in range(caps.cpi):
-            c = caps.caption("test", i, k)
-            if c:
-                ids.append([int(t) for t in c])
-                classes.append(int(caps.class_ids["test"][i]))
-    return {"captions": ids, "class_ids": classes}
+    return bank_from((caps.caption("test", i, k), caps.class_ids["test"][i]) for i in range(n) for k in range(caps.cpi))
 
 
 def main(argv=None):

@@ -1,0 +1,454 @@
+"""The converter (mirrorgan_train.convert) on official-layout files with random weights (tests/official_layout.py):
+tensors carried over under the key mapping, this project's modules loaded from the converted directory give the
+official modules' outputs, and every malformed input is a clear error that writes nothing."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import pickletools
+
+import pytest
+import torch
+import torchvision
+from safetensors.torch import load_file
+
+from mirrorgan_train import convert as C
+from mirrorgan_train import export
+from mirrorgan_train.models import CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, ModelConfig
+
+import official_layout as O
+
+WORDS = [f"w{i}" for i in range(1, 40)]  # 40 words with <end>
+TINY_YAML = """CONFIG_NAME: 'MirrorGAN'
+DATASET_NAME: 'birds'
+DATA_DIR: '../data/birds'
+TREE:
+    BRANCH_NUM: 3
+TRAIN:
+    FLAG: False
+    NET_G: '../models/netG.pth'
+    NET_E: '../data/STEM/text_encoder.pth'
+    SMOOTH:
+        LAMBDA1: 10.0
+CAP:
+    embed_size: 8
+    hidden_size: 8
+    caption_cnn_path: '../data/STREAM/cnn_encoder.ckpt'
+GAN:
+    DF_DIM: 8
+    GF_DIM: 4
+    Z_DIM: 100
+    R_NUM: 2
+TEXT:
+    EMBEDDING_DIM: 16
+    CAPTIONS_PER_IMAGE: 2
+    WORDS_NUM: 10
+"""
+TINY = dict(ngf=4, nef=16, r_num=2)
+
+
+def tiny_cfg(glam=True, n_words=len(WORDS) + 1):
+    return ModelConfig(n_words=n_words, nef=16, words_num=10, ngf=4, r_num=2, glam=glam, cap_embed=8, cap_hidden=16)
+
+
+# --------------------------------------------------------------------------------------------------
+# Official-layout files
+# --------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def image_encoder_file(tmp_path_factory):
+    """One random DAMSM image encoder (full Inception-v3 trunk, nef 16 heads), legacy torch.save."""
+    d = tmp_path_factory.mktemp("official_ie")
+    net = O.randomise(O.CNN_ENCODER(nef=16), 3)
+    path = str(d / "image_encoder200.pth")
+    O.save_legacy(net.state_dict(), path)
+    return path, net
+
+
+def write_inputs(d, glam=True, yaml_text=TINY_YAML, words=WORDS, n_test=12, seed=0):
+    """Tiny official files in d: config YAML, py2 captions pickle, text encoder, generator. Returns paths and modules."""
+    d = str(d)
+    paths = {"config": os.path.join(d, "bird.yml"), "captions": os.path.join(d, "captions.pickle"),
+             "text_encoder": os.path.join(d, "text_encoder200.pth"), "generator": os.path.join(d, "netG_epoch_600.pth")}
+    with open(paths["config"], "w") as f:
+        f.write(yaml_text)
+    caps = O.captions_pickle(words, n_train=8, n_test=n_test, seed=seed)
+    O.write_py2_pickle(caps, paths["captions"])
+    te = O.randomise(O.RNN_ENCODER(len(words) + 1, nhidden=16), seed + 1)
+    g = O.randomise(O.G_NET(**TINY, glam=glam), seed + 2)
+    O.save_legacy(te.state_dict(), paths["text_encoder"])
+    O.save_legacy(g.state_dict(), paths["generator"])
+    return paths, {"captions": caps, "text_encoder": te, "generator": g}
+
+
+def argv(paths, image_encoder, out, *extra):
+    return ["--config", paths["config"], "--generator", paths["generator"], "--text-encoder", paths["text_encoder"],
+            "--image-encoder", image_encoder, "--captions", paths["captions"], "--out", str(out), *extra]
+
+
+def run(args):
+    return C.convert(C.parser().parse_args(args))
+
+
+def assert_nothing_written(out):
+    out = str(out)
+    assert not os.path.exists(out)
+    parent, base = os.path.split(out)
+    assert [f for f in os.listdir(parent) if f.startswith(f".{base}.")] == []  # no staging directory left
+
+
+def expect_error(args, out, *fragments):
+    with pytest.raises(C.ConvertError) as e:
+        run(args)
+    msg = str(e.value)
+    for frag in fragments:
+        assert frag in msg, f"{frag!r} not in:\n{msg}"
+    assert_nothing_written(out)
+    return msg
+
+
+# --------------------------------------------------------------------------------------------------
+# Round trips and parity
+# --------------------------------------------------------------------------------------------------
+def words_and_mask(te, ids, lens):
+    with torch.no_grad():
+        words, sent = te(ids, lens)
+    return words, sent, ids[:, :words.size(2)] == 0
+
+
+def test_py2_pickle_really_is_python2_style(tmp_path):
+    O.write_py2_pickle(O.captions_pickle(WORDS, 2, 2), tmp_path / "c.pickle")
+    data = (tmp_path / "c.pickle").read_bytes()
+    ops = {op.name for op, _, _ in pickletools.genops(data)}
+    assert data[:2] == b"\x80\x02" and "SHORT_BINSTRING" in ops and "BINUNICODE" not in ops
+
+
+def test_mirrorgan_files_convert_and_match(tmp_path, image_encoder_file):
+    ie_path, ie = image_encoder_file
+    paths, mods = write_inputs(tmp_path)
+    out = tmp_path / "converted"
+    assert run(argv(paths, ie_path, out)) == "MirrorGAN (GLAM)"
+    cfg = tiny_cfg(glam=True)
+    meta = json.load(open(out / "model.json"))
+    assert meta["generator"] == {"ngf": 4, "z_dim": 100, "condition_dim": 100, "r_num": 2, "branch_num": 3,
+                                 "base_size": 64, "glam": True}
+    assert meta["text_encoder"] == {"n_words": 40, "embedding_dim": 300, "hidden_dim": 16, "words_num": 10}
+    assert meta["backbone"]["name"] == "inception_v3" and meta["backbone"]["local_layer"] == "Mixed_6e"
+    assert meta["backbone"]["input_size"] == 299 and meta["backbone"]["align_corners"] is True
+    assert meta["stream"] is None and "stream_backbone" not in meta
+    assert sorted(os.listdir(out)) == ["MANIFEST", "backbone.safetensors", "caption_bank.json", "generator.safetensors",
+                                       "image_encoder.safetensors", "model.json", "text_encoder.safetensors",
+                                       "vocab.json"]
+    for line in open(out / "MANIFEST").read().split("\n")[:-1]:
+        digest, name = line.split("  ")
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+    assert json.load(open(out / "vocab.json"))["ixtoword"] == ["<end>"] + WORDS
+    bank = json.load(open(out / "caption_bank.json"))
+    assert bank["captions"] == mods["captions"][1] and bank["class_ids"] == [j // 2 for j in range(12)]
+
+    # Tensors carried over unchanged under the key mapping.
+    gsd, tsd = load_file(str(out / "generator.safetensors")), load_file(str(out / "text_encoder.safetensors"))
+    official_g = {k: v for k, v in mods["generator"].state_dict().items() if "num_batches" not in k}
+    assert gsd.keys() == official_g.keys() and all(torch.equal(gsd[k], official_g[k]) for k in gsd)
+    assert all(torch.equal(tsd[k], v) for k, v in mods["text_encoder"].state_dict().items()) and len(tsd) == 9
+    trunk, heads = load_file(str(out / "backbone.safetensors")), load_file(str(out / "image_encoder.safetensors"))
+    official_ie = {k: v for k, v in ie.state_dict().items() if "num_batches" not in k}
+    assert len(trunk) + len(heads) == len(official_ie) == 473
+    assert all(torch.equal(v, official_ie[k]) for k, v in {**trunk, **heads}.items())
+    inception = torchvision.models.inception_v3(weights=None, aux_logits=False, init_weights=False)
+    missing, unexpected = inception.load_state_dict(trunk, strict=False)
+    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []
+
+    # This project's modules loaded from the directory give the official modules' outputs.
+    te = RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef).eval()
+    te.load_state_dict(tsd)
+    g = G_NET(cfg).eval()
+    g.load_state_dict(gsd)
+    ids = torch.tensor([[5, 9, 2, 7, 11, 3], [4, 8, 1, 6, 2, 0]])  # sorted longest first; the second one padded
+    lens = torch.tensor([6, 5])
+    w0, s0, mask = words_and_mask(mods["text_encoder"], ids, lens)
+    w1, s1, _ = words_and_mask(te, ids, lens)
+    assert torch.allclose(w0, w1, atol=1e-5) and torch.allclose(s0, s1, atol=1e-5)
+    for b in (0, 1):  # batch 1: the official mask tiling is only right for one caption (pitfall 7)
+        z, eps = torch.randn(1, 100), torch.randn(1, 100)
+        with torch.no_grad():
+            imgs0, maps0, mu0, _ = mods["generator"](z, s0[b:b + 1], w0[b:b + 1, :, :lens[b]], mask[b:b + 1, :lens[b]], eps)
+            imgs1, maps1, mu1, _, _ = g(z, s1[b:b + 1], w1[b:b + 1, :, :lens[b]], mask[b:b + 1, :lens[b]], eps)
+        assert [i.shape[-1] for i in imgs1] == [64, 128, 256]
+        for a, c in zip(imgs0 + maps0 + [mu0], imgs1 + maps1 + [mu1]):
+            assert torch.allclose(a, c, atol=1e-5), (a - c).abs().max()
+    heads_net = CNN_ENCODER(cfg.nef, local_channels=768, global_channels=2048).eval()
+    heads_net.load_state_dict(heads)
+    local, glob = torch.randn(2, 768, 17, 17), torch.randn(2, 2048)
+    with torch.no_grad():
+        for a, c in zip(ie.heads(local, glob), heads_net(local, glob)):
+            assert torch.allclose(a, c, atol=1e-5)
+    assert_nothing_written(tmp_path / "not-there")  # and no staging directory beside the output
+
+
+def test_attngan_generator_detected(tmp_path, image_encoder_file):
+    paths, mods = write_inputs(tmp_path, glam=False)
+    out = tmp_path / "attngan"
+    assert run(argv(paths, image_encoder_file[0], out, "--name", "attngan-birds")) == "AttnGAN"
+    meta = json.load(open(out / "model.json"))
+    assert meta["generator"]["glam"] is False and meta["name"] == "attngan-birds"
+    g = G_NET(tiny_cfg(glam=False)).eval()
+    g.load_state_dict(load_file(str(out / "generator.safetensors")))  # strict: no GLAM keys expected or present
+    z, eps, sent, words = torch.randn(1, 100), torch.randn(1, 100), torch.randn(1, 16), torch.randn(1, 16, 5)
+    mask = torch.zeros(1, 5, dtype=torch.bool)
+    with torch.no_grad():
+        a = mods["generator"](z, sent, words, mask, eps)[0][-1]
+        b = g(z, sent, words, mask, eps)[0][-1]
+    assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_ema_checkpoint_dataparallel_prefix_and_counters(tmp_path, image_encoder_file):
+    paths, mods = write_inputs(tmp_path)
+    raw = mods["generator"].state_dict()
+    assert any(k.endswith("num_batches_tracked") for k in raw)
+    ema = [p.detach() + 1.0 for p in mods["generator"].parameters()]  # parameters() order
+    torch.save({"netG": {f"module.{k}": v for k, v in raw.items()}, "avg_param_G": ema, "epoch": 600},
+               paths["generator"])
+    run(argv(paths, image_encoder_file[0], tmp_path / "ema"))
+    run(argv(paths, image_encoder_file[0], tmp_path / "raw", "--g-params", "raw"))
+    got_ema = load_file(str(tmp_path / "ema" / "generator.safetensors"))
+    got_raw = load_file(str(tmp_path / "raw" / "generator.safetensors"))
+    names = [n for n, _ in mods["generator"].named_parameters()]
+    assert all(torch.equal(got_ema[n], e) for n, e in zip(names, ema))
+    assert torch.equal(got_ema["h_net1.fc.1.running_mean"], raw["h_net1.fc.1.running_mean"])  # buffers: current
+    assert all(torch.equal(got_raw[n], raw[n]) for n in names)
+    assert not any("num_batches_tracked" in k or k.startswith("module.") for k in got_ema)
+
+
+def test_stream_resnet152_converts_and_matches(tmp_path, image_encoder_file):
+    paths, mods = write_inputs(tmp_path)
+    cnn = O.randomise(O.CAPTION_CNN(embed_size=8), 7)
+    rnn = O.randomise(O.CAPTION_RNN(8, 16, len(WORDS) + 1), 8)
+    O.save_legacy(cnn.state_dict(), tmp_path / "cnn_encoder.ckpt")
+    torch.save(rnn.state_dict(), tmp_path / "rnn_decoder.ckpt")
+    out = tmp_path / "with_stream"
+    run(argv(paths, image_encoder_file[0], out, "--stream-encoder", str(tmp_path / "cnn_encoder.ckpt"),
+             "--stream-decoder", str(tmp_path / "rnn_decoder.ckpt")))
+    meta = json.load(open(out / "model.json"))
+    assert meta["stream"] == {"embed_size": 8, "hidden_size": 16, "max_seq_length": 20, "end_token": False}
+    assert meta["stream_backbone"]["name"] == "resnet152" and meta["stream_backbone"]["input_size"] == 224
+    trunk = load_file(str(out / "stream_backbone.safetensors"))
+    resnet = torchvision.models.resnet152(weights=None).eval()
+    missing, unexpected = resnet.load_state_dict(trunk, strict=False)
+    assert sorted(missing) == ["fc.bias", "fc.weight"] and unexpected == []
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        feat = torch.flatten(torch.nn.Sequential(*list(resnet.children())[:-1])(x), 1)
+        assert torch.allclose(feat, cnn.resnet(x).flatten(1), atol=1e-5)
+        head = CAPTION_CNN(8, global_channels=2048).eval()
+        head.load_state_dict(load_file(str(out / "stream_encoder.safetensors")))
+        assert torch.allclose(head(feat), cnn(x), atol=1e-5)
+        dec = CAPTION_RNN(8, 16, len(WORDS) + 1).eval()
+        dec.load_state_dict(load_file(str(out / "stream_decoder.safetensors")))
+        f = torch.randn(3, 8)
+        assert torch.equal(dec.sample(f, stop_at_end=False)[0], rnn.sample(f))
+
+
+def test_birds_preset_full_widths(tmp_path, image_encoder_file):
+    """The official birds widths: parameter counts as the spec gives them (G 7,105,392; STEM 2,075,320 at 5450 words)."""
+    words = [f"w{i}" for i in range(1, 5450)]
+    paths, _ = write_inputs(tmp_path, words=words)
+    te = O.randomise(O.RNN_ENCODER(5450), 1)
+    g = O.G_NET(glam=True)
+    O.save_legacy(te.state_dict(), paths["text_encoder"])
+    torch.save(g.state_dict(), paths["generator"])
+    ie = O.CNN_ENCODER(nef=256)
+    torch.save(ie.state_dict(), tmp_path / "ie256.pth")
+    out = tmp_path / "birds"
+    run(argv({**paths, "config": "birds"}, str(tmp_path / "ie256.pth"), out))
+    count = lambda f: sum(t.numel() for t in load_file(str(out / f)).values() if t.dim() and "running" not in str(t))
+    gsd = load_file(str(out / "generator.safetensors"))
+    assert sum(v.numel() for k, v in gsd.items() if "running" not in k) == 7_105_392
+    assert sum(v.numel() for v in load_file(str(out / "text_encoder.safetensors")).values()) == 2_075_320
+    assert count("image_encoder.safetensors") == 256 * 768 + 256 * 2048 + 256
+    meta = json.load(open(out / "model.json"))
+    assert meta["generator"]["ngf"] == 32 and meta["text_encoder"]["n_words"] == 5450
+
+
+def test_coco_preset_and_wrong_preset(tmp_path, image_encoder_file):
+    paths, _ = write_inputs(tmp_path)
+    te = O.randomise(O.RNN_ENCODER(len(WORDS) + 1, nhidden=256), 1)
+    O.save_legacy(te.state_dict(), paths["text_encoder"])
+    torch.save(O.G_NET(ngf=48, r_num=3, glam=False).state_dict(), paths["generator"])
+    ie = O.CNN_ENCODER(nef=256)
+    torch.save(ie.state_dict(), tmp_path / "ie256.pth")
+    args = argv({**paths, "config": "birds"}, str(tmp_path / "ie256.pth"), tmp_path / "coco")
+    expect_error(args, tmp_path / "coco", "netG_epoch_600.pth: the AttnGAN generator does not fit the config (birds)",
+                 "key h_net1.fc.0.weight: expected shape [16384, 200], found [24576, 200]",
+                 "GAN.GF_DIM = 48, the config 32", "GAN.R_NUM = 3, the config 2", "... and 88 more")
+    args[1] = "coco"
+    run(args)
+    meta = json.load(open(tmp_path / "coco" / "model.json"))
+    assert (meta["generator"]["ngf"], meta["generator"]["r_num"], meta["text_encoder"]["words_num"]) == (48, 3, 12)
+    assert json.load(open(tmp_path / "coco" / "caption_bank.json"))["class_ids"][:6] == [0, 0, 0, 0, 0, 1]
+
+
+def test_class_info_goes_into_the_bank(tmp_path, image_encoder_file):
+    paths, mods = write_inputs(tmp_path)
+    O.write_py2_pickle([3, 3, 9, 9, 1, 2], tmp_path / "class_info.pickle")
+    run(argv(paths, image_encoder_file[0], tmp_path / "o", "--class-info", str(tmp_path / "class_info.pickle")))
+    assert json.load(open(tmp_path / "o" / "caption_bank.json"))["class_ids"] == [3, 3, 3, 3, 9, 9, 9, 9, 1, 1, 2, 2]
+    O.write_py2_pickle([3, 3], tmp_path / "class_info.pickle")
+    expect_error(argv(paths, image_encoder_file[0], tmp_path / "o2", "--class-info", str(tmp_path / "class_info.pickle")),
+                 tmp_path / "o2", "2 class ids", "12 test captions = 6 images at 2 captions per image")
+
+
+# --------------------------------------------------------------------------------------------------
+# Malformed inputs: a clear error naming file, key, expected and found; nothing written
+# --------------------------------------------------------------------------------------------------
+def test_truncated_generator_zip_and_legacy(tmp_path, image_encoder_file):
+    paths, mods = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    for save in (torch.save, O.save_legacy):
+        save(mods["generator"].state_dict(), paths["generator"])
+        data = open(paths["generator"], "rb").read()
+        open(paths["generator"], "wb").write(data[: len(data) // 2])
+        expect_error(argv(paths, image_encoder_file[0], out), out, "netG_epoch_600.pth: truncated or corrupt")
+
+
+def test_not_a_pickle(tmp_path, image_encoder_file):
+    paths, _ = write_inputs(tmp_path)
+    open(paths["text_encoder"], "w").write("<html>404 Not Found</html>")
+    out = tmp_path / "out"
+    expect_error(argv(paths, image_encoder_file[0], out), out, "text_encoder200.pth: not a PyTorch checkpoint or pickle",
+                 "b'<htm'")
+    torch.save(O.RNN_ENCODER(len(WORDS) + 1, nhidden=16), paths["text_encoder"])  # a whole module: never unpickled
+    expect_error(argv(paths, image_encoder_file[0], out), out, "text_encoder200.pth: holds Python objects other than "
+                 "tensors", "save module.state_dict() instead", "Unsupported class official_layout.RNN_ENCODER")
+
+
+def test_wrong_vocabulary(tmp_path, image_encoder_file):
+    paths, _ = write_inputs(tmp_path)
+    O.write_py2_pickle(O.captions_pickle(WORDS + ["extra1", "extra2", "extra3"], 8, 12), paths["captions"])
+    out = tmp_path / "out"
+    expect_error(argv(paths, image_encoder_file[0], out), out, "text_encoder200.pth: the text encoder does not fit",
+                 "key encoder.weight: expected shape [43, 300], found [40, 300]",
+                 "captions.pickle has 43 words but encoder.weight has 40 rows")
+
+
+def test_swapped_encoder_files(tmp_path, image_encoder_file):
+    paths, _ = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    args = argv({**paths, "text_encoder": image_encoder_file[0]}, paths["text_encoder"], out)
+    expect_error(args, out, "image_encoder200.pth: given as --text-encoder, but it is a DAMSM image encoder",
+                 "Were two file arguments swapped?")
+    args = argv(paths, paths["text_encoder"], out)
+    expect_error(args, out, "text_encoder200.pth: given as --image-encoder, but it is a DAMSM text encoder")
+
+
+def test_missing_and_extra_key(tmp_path, image_encoder_file):
+    paths, mods = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    sd = mods["generator"].state_dict()
+    del sd["h_net2.residual.0.block.0.weight"]
+    torch.save(sd, paths["generator"])
+    expect_error(argv(paths, image_encoder_file[0], out), out, "netG_epoch_600.pth: the MirrorGAN (GLAM) generator",
+                 "1 problem(s)", "missing key h_net2.residual.0.block.0.weight (expected shape [16, 8, 3, 3])")
+    sd = mods["generator"].state_dict()
+    sd["h_net3.att.extra.weight"] = torch.zeros(2, 3)
+    torch.save(sd, paths["generator"])
+    expect_error(argv(paths, image_encoder_file[0], out), out,
+                 "extra key h_net3.att.extra.weight (shape [2, 3]) that the config does not have")
+
+
+def test_wrong_config(tmp_path, image_encoder_file):
+    paths, _ = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    with open(paths["config"], "w") as f:
+        f.write(TINY_YAML.replace("GF_DIM: 4", "GF_DIM: 8"))
+    expect_error(argv(paths, image_encoder_file[0], out), out, "key h_net1.fc.0.weight: expected shape [4096, 200], "
+                 "found [2048, 200]", "GAN.GF_DIM = 4, the config 8")
+    with open(paths["config"], "w") as f:
+        f.write(TINY_YAML.replace("R_NUM: 2", "R_NUM: two"))
+    expect_error(argv(paths, image_encoder_file[0], out), out, "bird.yml: config key GAN.R_NUM should be a positive "
+                 "integer, found 'two'")
+    with open(paths["config"], "w") as f:
+        f.write("- just\n- a list\n")
+    expect_error(argv(paths, image_encoder_file[0], out), out, "bird.yml: an official config is a YAML mapping")
+    expect_error(argv({**paths, "config": "flowers"}, image_encoder_file[0], out), out,
+                 "flowers: not a preset (birds, coco) and no such YAML file")
+
+
+def test_captions_pickle_with_unexpected_layout(tmp_path, image_encoder_file):
+    paths, _ = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    train, test, ixtoword, wordtoix = O.captions_pickle(WORDS, 2, 2)
+    cases = [([train, test, ixtoword], "expected a list of 4 items [train captions, test captions, ixtoword, "
+                                       "wordtoix], found a list of 3 items"),
+             ({"ixtoword": ixtoword}, "found a dict of 1 items"),
+             ([train, test, wordtoix, ixtoword], "item [2] (ixtoword) should map int -> str"),
+             ([train, [[1, 2, 99]], ixtoword, wordtoix], "item [1] (test captions) caption 0 should be a list of word "
+                                                         "ids in 0..39"),
+             ([train, test, {**ixtoword, 0: "<pad>"}, wordtoix], "index 0 should be '<end>'")]
+    for obj, fragment in cases:
+        O.write_py2_pickle(obj, paths["captions"])
+        expect_error(argv(paths, image_encoder_file[0], out), out, "captions.pickle: ", fragment)
+
+
+def test_captions_pickle_that_is_not_data(tmp_path, image_encoder_file):
+    paths, _ = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    with open(paths["captions"], "wb") as f:
+        pickle.dump([ModelConfig(), [], {}, {}], f, protocol=2)  # a class reference: refused, never imported
+    expect_error(argv(paths, image_encoder_file[0], out), out, "not a data-only pickle",
+                 "references mirrorgan_train.models.ModelConfig")
+    data = pickle.dumps(O.captions_pickle(WORDS, 2, 2), protocol=2)
+    open(paths["captions"], "wb").write(data[:-20])
+    expect_error(argv(paths, image_encoder_file[0], out), out, "captions.pickle: truncated pickle")
+    torch.save({"a": torch.zeros(1)}, paths["captions"])
+    expect_error(argv(paths, image_encoder_file[0], out), out, "captions.pickle: a zip archive")
+
+
+def test_stream_decoder_with_another_vocabulary_and_half_stream(tmp_path, image_encoder_file):
+    paths, _ = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    torch.save(O.CAPTION_RNN(8, 16, 45).state_dict(), tmp_path / "rnn.ckpt")
+    expect_error(argv(paths, image_encoder_file[0], out, "--stream-decoder", str(tmp_path / "rnn.ckpt")), out,
+                 "--stream-encoder and --stream-decoder go together")
+    torch.save(O.CAPTION_CNN(8).state_dict(), tmp_path / "cnn.ckpt")
+    expect_error(argv(paths, image_encoder_file[0], out, "--stream-encoder", str(tmp_path / "cnn.ckpt"),
+                      "--stream-decoder", str(tmp_path / "rnn.ckpt")), out,
+                 "rnn.ckpt: the STREAM decoder does not fit", "key embed.weight: expected shape [40, 8], found [45, 8]",
+                 "has 40 words but embed.weight has 45 rows")
+
+
+def test_existing_output_and_failed_write_leave_nothing(tmp_path, image_encoder_file, monkeypatch):
+    paths, _ = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(C.ConvertError, match="already exists"):
+        run(argv(paths, image_encoder_file[0], out))
+    assert os.listdir(out) == ["keep.txt"]
+    calls = []
+
+    def failing_save(*a, **k):
+        calls.append(a[1])
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        return real_save(*a, **k)
+
+    real_save = export.save_file
+    monkeypatch.setattr(export, "save_file", failing_save)
+    with pytest.raises(OSError):
+        run(argv(paths, image_encoder_file[0], out, "--force"))
+    assert os.listdir(out) == ["keep.txt"]  # the old directory untouched, the partial one removed
+    assert [f for f in os.listdir(tmp_path) if f.startswith(".out.")] == []
+    monkeypatch.setattr(export, "save_file", real_save)
+    run(argv(paths, image_encoder_file[0], out, "--force"))
+    assert "keep.txt" not in os.listdir(out) and "model.json" in os.listdir(out)
+
+
+def test_cli_reports_error_and_exit_code(tmp_path, image_encoder_file, capsys):
+    paths, _ = write_inputs(tmp_path)
+    out = tmp_path / "out"
+    code = C.main(argv({**paths, "generator": str(tmp_path / "nope.pth")}, image_encoder_file[0], out))
+    err = capsys.readouterr().err
+    assert code == 2 and "nope.pth: no such file" in err and "nothing was written" in err
+    assert_nothing_written(out)
