@@ -3,7 +3,7 @@
 #   make test   install what is missing, build, run every test (Swift and the Python toolkit)
 SHELL := /bin/bash
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PKGS := libmicrohttpd-dev libpng-dev libjpeg-dev libwebp-dev libopenblas-dev pkg-config python3-torch python3-torchvision python3-venv python3-pil
+APT_PKGS := libmicrohttpd-dev libpng-dev libjpeg-dev libwebp-dev libopenblas-dev pkg-config python3-torch python3-torchvision python3-venv python3-pil python3-yaml
 VENV := training/.venv
 PY := $(VENV)/bin/python
 # Swift code generation for AVX2/FMA CPUs (x86-64-v3: Haswell, Zen and later) when the build machine has
@@ -22,7 +22,7 @@ WEIGHTS ?= Weights/synthbirds
 G_PARAMS ?= raw
 THREADS ?= 2
 
-.PHONY: deps venv venv-torch2 build test test-swift test-python test-integration run fixtures clean train export evaluate
+.PHONY: deps venv venv-torch2 build test test-swift test-python test-integration run fixtures clean train export evaluate convert
 
 # Debian packages the build and the toolkit need; installed only when one is missing.
 deps:
@@ -82,6 +82,19 @@ train: venv
 	bash training/scripts/train_default.sh  # PY=.venv-torch2/bin/python for PyTorch 2.x (make venv-torch2)
 export: venv
 	cd training && .venv/bin/python -m mirrorgan_train.export --run ../runs/default --data ../data/synthbirds --out ../Weights/synthbirds --g-params $(G_PARAMS)
+
+# Official AttnGAN/MirrorGAN files -> a model directory (docs/CONVERTING.md). Required: G (netG_*.pth),
+# TEXT_ENCODER, IMAGE_ENCODER (DAMSM *.pth), CAPTIONS (captions.pickle / bird_captions.pickle), OUT (a new
+# directory). Optional: CONFIG (birds, coco or an official cfg/*.yml; default birds), CLASS_INFO
+# (test/class_info.pickle), STREAM_ENCODER and STREAM_DECODER (both or neither), CONVERT_FLAGS (more options).
+CONFIG ?= birds
+convert: venv
+	@for v in G TEXT_ENCODER IMAGE_ENCODER CAPTIONS OUT; do [ -n "$${!v}" ] || { echo "make convert: set $$v (docs/CONVERTING.md)"; exit 2; }; done
+	$(PY) -m mirrorgan_train.convert --config "$(CONFIG)" --generator "$(G)" --text-encoder "$(TEXT_ENCODER)" \
+	    --image-encoder "$(IMAGE_ENCODER)" --captions "$(CAPTIONS)" --out "$(OUT)" \
+	    $(if $(CLASS_INFO),--class-info "$(CLASS_INFO)") \
+	    $(if $(STREAM_ENCODER),--stream-encoder "$(STREAM_ENCODER)") $(if $(STREAM_DECODER),--stream-decoder "$(STREAM_DECODER)") \
+	    $(CONVERT_FLAGS)
 
 clean:
 	rm -rf .build

@@ -20,7 +20,7 @@ from .convert_inputs import Captions, ConvertError, read_captions, read_class_in
     state_dict_of
 from .convert_layout import check_state, generator_hints, generator_shapes, image_encoder_shapes, inception_backbone, \
     is_glam, require_kind, resnet152_backbone, split_image_encoder, split_stream_encoder, stream_decoder_shapes, \
-    stream_encoder_shapes, text_encoder_shapes, vocabulary_hint
+    stream_encoder_shapes, text_encoder_hint, text_encoder_shapes, vocabulary_hint
 from .models import ModelConfig
 
 
@@ -66,7 +66,7 @@ def convert(args) -> str:
     cfg = model_config(official, caps.n_words, glam, args.words_num)
     src = official.source
     check_state(te, text_encoder_shapes(cfg), args.text_encoder, "the text encoder", src,
-                [vocabulary_hint(te, "encoder.weight", caps.n_words, args.captions)])
+                [vocabulary_hint(te, "encoder.weight", caps.n_words, args.captions), text_encoder_hint(te, cfg)])
     check_state(g, generator_shapes(cfg), args.generator,
                 "the MirrorGAN (GLAM) generator" if glam else "the AttnGAN generator", src,
                 generator_hints(g, cfg, glam))

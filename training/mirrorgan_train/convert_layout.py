@@ -188,6 +188,13 @@ def generator_hints(sd: dict, cfg: ModelConfig, glam: bool) -> list[str]:
     return hints
 
 
+def text_encoder_hint(sd: dict, cfg: ModelConfig) -> str | None:
+    w = sd.get("rnn.weight_hh_l0")
+    if w is None or w.dim() != 2 or 2 * w.shape[1] == cfg.nef:
+        return None
+    return f"hint: the file's text encoder has TEXT.EMBEDDING_DIM = {2 * w.shape[1]}, the config {cfg.nef}"
+
+
 def vocabulary_hint(sd: dict, key: str, n_words: int, captions_path: str) -> str | None:
     w = sd.get(key)
     if w is None or w.dim() != 2 or w.shape[0] == n_words:

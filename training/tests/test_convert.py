@@ -365,6 +365,10 @@ def test_wrong_config(tmp_path, image_encoder_file):
     expect_error(argv(paths, image_encoder_file[0], out), out, "key h_net1.fc.0.weight: expected shape [4096, 200], "
                  "found [2048, 200]", "GAN.GF_DIM = 4, the config 8")
     with open(paths["config"], "w") as f:
+        f.write(TINY_YAML.replace("EMBEDDING_DIM: 16", "EMBEDDING_DIM: 32"))
+    expect_error(argv(paths, image_encoder_file[0], out), out, "key rnn.weight_hh_l0: expected shape [64, 16], found "
+                 "[32, 8]", "text encoder has TEXT.EMBEDDING_DIM = 16, the config 32")
+    with open(paths["config"], "w") as f:
         f.write(TINY_YAML.replace("R_NUM: 2", "R_NUM: two"))
     expect_error(argv(paths, image_encoder_file[0], out), out, "bird.yml: config key GAN.R_NUM should be a positive "
                  "integer, found 'two'")
