@@ -48,7 +48,7 @@ build() {
     safetensors) build_swift safetensors $M/IO/SafeTensorsReader.swift $M/IO/ByteSource.swift \
                    $M/IO/SafeTensorsError.swift $M/IO/SafeTensorsDType.swift $M/Tensor/*.swift \
                    $M/Kernels/ParallelFor.swift ;;  # Tensor's arena lives in the thread state of ParallelFor.swift
-    json|multipart|base64) build_swift "$1" "${SERVER_BODY[@]}" ;;
+    json|multipart|base64) build_swift "$1" fuzz/harness/server_support.swift "${SERVER_BODY[@]}" ;;
     *) echo "unknown fuzz target $1" >&2; exit 2 ;;
   esac
 }

@@ -35,8 +35,8 @@ struct Generate: ParsableCommand {
             let path = n == 1 ? output : output.replacingOccurrences(of: ".png", with: "-\(i).png")
             try Data(img.png).write(to: URL(fileURLWithPath: path))
             if intermediates, let a = img.image64, let b = img.image128 {
-                try Data(PNG.encode(a.reshaped([3, 64, 64]))).write(to: URL(fileURLWithPath: path.replacingOccurrences(of: ".png", with: "-64.png")))
-                try Data(PNG.encode(b.reshaped([3, 128, 128]))).write(to: URL(fileURLWithPath: path.replacingOccurrences(of: ".png", with: "-128.png")))
+                try Data(PNG.encode(a)).write(to: URL(fileURLWithPath: path.replacingOccurrences(of: ".png", with: "-64.png")))
+                try Data(PNG.encode(b)).write(to: URL(fileURLWithPath: path.replacingOccurrences(of: ".png", with: "-128.png")))
             }
             let r = img.rPrecision
             print("\(path)  seed=\(img.seed)  redescription=\"\(img.redescription.text)\"  "

@@ -6,6 +6,28 @@ import Testing
 @Suite struct GenerationRouteTests {
     let path = "/v1/images/generations"
 
+    @Test func limitsAreTheServedEnginesOwn() throws {
+        // n and beam_size are checked against the engine's ModelInfo.limits on every route that takes them.
+        let router = try makeRouter(engine: FakeEngine(limits: GenerationLimits(maxImages: 2, maxBeamSize: 3)))
+        #expect(router.handle(post(path, json: #"{"caption":"a bird","n":2,"beam_size":3}"#)).status == 200)
+        let n = router.handle(post(path, json: #"{"caption":"a bird","n":3}"#))
+        #expect(n.status == 400)
+        #expect(n.error?["param"] as? String == "n")
+        #expect((n.error?["message"] as? String)?.contains("between 1 and 2") == true)
+        #expect(router.handle(post(path, json: #"{"caption":"a bird","beam_size":4}"#)).status == 400)
+        let png = TestPNG.grey()
+        func caption(beam: String) -> HTTPRequest {
+            HTTPRequest(method: "POST", path: "/v1/captions", query: [(name: "beam_size", value: beam)],
+                        headers: HTTPHeaders([("Content-Type", "image/png")]), body: png)
+        }
+        #expect(router.handle(caption(beam: "4")).status == 400)
+        #expect(router.handle(caption(beam: "3")).status == 200)
+        // Without an engine the upper bounds are unknown: the request gets past parsing to 503 not_ready.
+        let idle = try makeRouter(engine: nil)
+        #expect(idle.handle(post(path, json: #"{"caption":"a bird","n":9}"#)).status == 503)
+        #expect(idle.handle(post(path, json: #"{"caption":"a bird","n":0}"#)).status == 400)
+    }
+
     @Test func generatesJSONWithEchoedSeedsAndRPrecision() throws {
         let router = try makeRouter()
         let r = router.handle(post(path, json: #"{"caption":"a small red bird zzz","seed":42,"n":3,"extra":{"ignored":true}}"#))

@@ -70,6 +70,27 @@ import Testing
         #expect(throws: PNGError.self) { try RGBImage(width: 2, height: 2, rgb: [1, 2, 3]) }
     }
 
+    @Test func generatorBatchOfOneEncodesLikeItsImage() throws {
+        let values: [Float] = [-1, -0.5, 0, 0.999, 1, 2]
+        let t = try Tensor(shape: [3, 2, 3], data: values + values.reversed() + values)
+        #expect(try PNG.encode(t.reshaped([1, 3, 2, 3])) == PNG.encode(t))
+        #expect(throws: PNGError.self) { try PNG.encode(Tensor(shape: [2, 3, 2, 3])) }
+        #expect(throws: PNGError.self) { try PNG.encode(Tensor(shape: [1, 1, 2, 3])) }
+    }
+
+    @Test func attentionMapsAreGreyAndScaledToTheirOwnPeak() throws {
+        // Two 1×3 maps: the first peaks at 0.5, the second is all zero (black, not NaN).
+        let att = try Tensor(shape: [2, 1, 3], data: [0, 0.25, 0.5, 0, 0, 0])
+        let pngs = try PNG.encodeAttentionMaps(att, count: 5)
+        #expect(pngs.count == 2)  // at most T maps
+        let first = try PNG.decode(pngs[0])
+        #expect(first.width == 3 && first.height == 1)
+        #expect(first.rgb == [0, 0, 0, 128, 128, 128, 255, 255, 255])
+        #expect(try PNG.decode(pngs[1]).rgb == [UInt8](repeating: 0, count: 9))
+        #expect(try PNG.encodeAttentionMaps(att, count: 1).count == 1)
+        #expect(throws: PNGError.self) { try PNG.encodeAttentionMaps(Tensor(shape: [1, 2, 1, 3]), count: 1) }
+    }
+
     @Test func malformedPNGsGiveTypedErrors() throws {
         let valid = PNGBuilder(width: 8, height: 8, colorType: 2) { x, y in [UInt16(x), UInt16(y), 7] }.build()
         _ = try PNG.decode(valid)

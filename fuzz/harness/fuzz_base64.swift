@@ -26,7 +26,7 @@ public func fuzzBase64(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let request = HTTPRequest(method: "POST", path: "/v1/captions",
                               headers: HTTPHeaders([("Content-Type", "application/json")]), body: body)
     do {
-        let c = try CaptionRequest(request)
+        let c = try CaptionRequest(request, limits: fuzzLimits)
         precondition(!c.image.isEmpty && c.beamSize == 2)
     } catch let e as APIError {
         precondition(e.status == 400, "unexpected status \(e.status)")

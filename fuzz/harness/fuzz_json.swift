@@ -13,9 +13,9 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let request = HTTPRequest(method: "POST", path: "/v1/images/generations",
                               headers: HTTPHeaders([("Content-Type", "application/json")]), body: body)
     do {
-        let g = try GenerationRequest(request)
-        precondition((1...GenerationRequest.maxImages).contains(g.n))
-        precondition((1...GenerationRequest.maxBeamSize).contains(g.beamSize))
+        let g = try GenerationRequest(request, limits: fuzzLimits)
+        precondition((1...fuzzLimits.maxImages).contains(g.n))
+        precondition((1...fuzzLimits.maxBeamSize).contains(g.beamSize))
     } catch let e as APIError {
         precondition(e.status == 400, "unexpected status \(e.status)")
         _ = e.response(requestID: "fuzz")
@@ -25,8 +25,8 @@ public func fuzzJSON(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let chat = HTTPRequest(method: "POST", path: "/v1/chat/completions",
                            headers: HTTPHeaders([("Content-Type", "application/json")]), body: body)
     do {
-        let c = try ChatCompletionRequest(chat)
-        precondition(!c.image.isEmpty && (1...GenerationRequest.maxBeamSize).contains(c.beamSize))
+        let c = try ChatCompletionRequest(chat, limits: fuzzLimits)
+        precondition(!c.image.isEmpty && (1...fuzzLimits.maxBeamSize).contains(c.beamSize))
         precondition(c.maxTokens.map { $0 >= 1 } ?? true)
     } catch let e as APIError {
         precondition(e.status == 400, "unexpected status \(e.status)")

@@ -19,9 +19,9 @@ public func fuzzMultipart(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let request = HTTPRequest(method: "POST", path: "/v1/captions",
                               headers: HTTPHeaders([("Content-Type", contentType)]), body: body)
     do {
-        let c = try CaptionRequest(request)
+        let c = try CaptionRequest(request, limits: fuzzLimits)
         precondition(!c.image.isEmpty)
-        precondition((1...GenerationRequest.maxBeamSize).contains(c.beamSize))
+        precondition((1...fuzzLimits.maxBeamSize).contains(c.beamSize))
     } catch let e as APIError {
         precondition(e.status == 400 || e.status == 415, "unexpected status \(e.status)")
     } catch {

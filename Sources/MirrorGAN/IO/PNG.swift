@@ -69,14 +69,17 @@ public enum PNG {
         }
     }
 
-    /// Encodes a `[3, H, W]` tensor in [−1, 1] with the official mapping (see `RGBImage.init(tensor:)`).
+    /// Encodes a `[3, H, W]` tensor (or a batch of one, `[1, 3, H, W]`, as the generator returns it) in [−1, 1]
+    /// with the official mapping (see `RGBImage.init(tensor:)`): the one place a generated image becomes a PNG.
     /// The RGB bytes are staged in the thread's scratch buffer, and libpng's and zlib's memory comes from
     /// the thread's encoder pool, so the returned array is the only allocation in steady state.
     public static func encode(_ tensor: Tensor) throws -> [UInt8] {
-        guard tensor.rank == 3, tensor.shape[0] == 3 else {
-            throw PNGError.invalidInput("expected a [3, H, W] image tensor, got shape \(tensor.shape)")
+        let batchOfOne = tensor.rank == 4 && tensor.shape[0] == 1
+        let c = batchOfOne ? 1 : 0  // index of the channel axis
+        guard tensor.rank == 3 || batchOfOne, tensor.shape[c] == 3 else {
+            throw PNGError.invalidInput("expected a [3, H, W] or [1, 3, H, W] image tensor, got shape \(tensor.shape)")
         }
-        let (h, w) = (tensor.shape[1], tensor.shape[2])
+        let (h, w) = (tensor.shape[c + 1], tensor.shape[c + 2])
         guard h >= 1, w >= 1 else { throw PNGError.zeroSize }
         let plane = h * w
         let bytes = UnsafeMutableRawPointer(ScratchBuffer.current.floats((3 * plane + 3) / 4))

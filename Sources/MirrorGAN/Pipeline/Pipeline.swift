@@ -100,16 +100,6 @@ public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     }
 }
 
-/// Stage timer (monotonic clock).
-struct StageClock {
-    var timings: [String: Double] = [:]
-    mutating func time<T>(_ stage: String, _ body: () throws -> T) rethrows -> T {
-        let t0 = DispatchTime.now().uptimeNanoseconds
-        defer { timings[stage, default: 0] += Double(DispatchTime.now().uptimeNanoseconds - t0) / 1e9 }
-        return try body()
-    }
-}
-
 extension MirrorGANModel {
     /// Caption → n images (256², plus 64/128 and attention on request), each redescribed by STREAM and
     /// scored by R-precision against 99 bank captions drawn from its seed.
@@ -138,7 +128,7 @@ extension MirrorGANModel {
                               lengths: [ids.count], epsilon: Tensor(shape: [1, g.conditionDim], data: eps))
             }
             guard let image = out.images.last else { throw PipelineError.invalidOption("generator produced no image") }
-            let png = try clock.time("encode") { try PNG.encode(image.reshaped(image.shape.droppingFirst())) }
+            let png = try clock.time("encode") { try PNG.encode(image) }
             let (local, global) = try clock.time("backbone") { try backbone(image) }
             _ = local
             let red = try clock.time("captioner") { try redescribe(global: global, beam: options.beamSize) }

@@ -36,39 +36,42 @@ public struct AttentionMap: Sendable, Equatable {
     }
 }
 
-public struct GeneratedImage: Sendable, Equatable {
-    public var png: [UInt8]
-    public var seed: UInt64
-    /// The captioner's text for the generated image (the "mirror").
-    public var redescription: String
-    /// R-precision: 1-based rank of the true caption among `candidates` by image-text cosine.
-    public var rank: Int
-    public var candidates: Int
-    public var cosine: Float
-    public var attention: [AttentionMap]?
-
-    public init(png: [UInt8], seed: UInt64, redescription: String, rank: Int, candidates: Int, cosine: Float,
-                attention: [AttentionMap]? = nil) {
-        self.png = png
-        self.seed = seed
-        self.redescription = redescription
-        self.rank = rank
-        self.candidates = candidates
-        self.cosine = cosine
-        self.attention = attention
-    }
-}
-
 public struct GenerationOutput: Sendable, Equatable {
-    public var images: [GeneratedImage]
+    /// One generated image as the engine hands it to the server (the runtime has its own, richer
+    /// `MirrorGAN.GeneratedImage`; this one is plain data).
+    public struct Image: Sendable, Equatable {
+        public var png: [UInt8]
+        public var seed: UInt64
+        /// The captioner's text for the generated image (the "mirror").
+        public var redescription: String
+        /// R-precision: 1-based rank of the true caption among `candidates` by image-text cosine.
+        public var rank: Int
+        public var candidates: Int
+        public var cosine: Float
+        public var attention: [AttentionMap]?
+
+        public init(png: [UInt8], seed: UInt64, redescription: String, rank: Int, candidates: Int, cosine: Float,
+                    attention: [AttentionMap]? = nil) {
+            self.png = png
+            self.seed = seed
+            self.redescription = redescription
+            self.rank = rank
+            self.candidates = candidates
+            self.cosine = cosine
+            self.attention = attention
+        }
+    }
+
+    public var images: [Image]
     public var tokens: [String]
     public var unknownWords: [String]
     /// The caption was longer than the text encoder's limit and was cut.
     public var truncated: Bool
-    /// Stage -> seconds: text_encoder, generator, captioner, rprecision.
+    /// Stage -> seconds (text_encoder, generator, encode, backbone, captioner, rprecision), as the engine timed
+    /// them: the router records them in metrics and Server-Timing.
     public var timings: [String: Double]
 
-    public init(images: [GeneratedImage], tokens: [String], unknownWords: [String] = [], truncated: Bool = false,
+    public init(images: [Image], tokens: [String], unknownWords: [String] = [], truncated: Bool = false,
                 timings: [String: Double] = [:]) {
         self.images = images
         self.tokens = tokens
@@ -84,12 +87,15 @@ public struct CaptionOutput: Sendable, Equatable {
     /// Per-token log-probabilities (natural log).
     public var logProbs: [Float]
     public var logProb: Float
+    /// Stage -> seconds (captioner), as the engine timed them; recorded like a generation's timings.
+    public var timings: [String: Double]
 
-    public init(caption: String, tokens: [String], logProbs: [Float], logProb: Float) {
+    public init(caption: String, tokens: [String], logProbs: [Float], logProb: Float, timings: [String: Double] = [:]) {
         self.caption = caption
         self.tokens = tokens
         self.logProbs = logProbs
         self.logProb = logProb
+        self.timings = timings
     }
 }
 
@@ -105,6 +111,24 @@ public enum EngineError: Error, Sendable, Equatable {
     case internalFailure(String)
 }
 
+/// What the model accepts per request: the one owner of these numbers is the engine (the server's request
+/// parsers check against the served engine's limits).
+public struct GenerationLimits: Sendable, Equatable {
+    /// Largest `n` (images per generation request).
+    public var maxImages: Int
+    /// Largest `beam_size` of the captioner (generation's redescription and captioning alike).
+    public var maxBeamSize: Int
+
+    public init(maxImages: Int, maxBeamSize: Int) {
+        self.maxImages = maxImages
+        self.maxBeamSize = maxBeamSize
+    }
+
+    /// Before a model is installed: types are still checked, ranges only from below (every inference request
+    /// is then answered 503 not_ready anyway).
+    static let unknown = GenerationLimits(maxImages: Int.max, maxBeamSize: Int.max)
+}
+
 public struct ModelInfo: Sendable, Equatable {
     public var id: String
     public var description: String
@@ -113,13 +137,16 @@ public struct ModelInfo: Sendable, Equatable {
     public var files: [String: String]
     /// Compute threads the engine uses.
     public var threads: Int
+    public var limits: GenerationLimits
 
-    public init(id: String, description: String, parameters: Int, files: [String: String], threads: Int) {
+    public init(id: String, description: String, parameters: Int, files: [String: String], threads: Int,
+                limits: GenerationLimits) {
         self.id = id
         self.description = description
         self.parameters = parameters
         self.files = files
         self.threads = threads
+        self.limits = limits
     }
 }
 

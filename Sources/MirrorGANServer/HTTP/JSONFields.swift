@@ -19,6 +19,18 @@ struct JSONFields {
         root = node
     }
 
+    /// Parses the body of a request that must declare JSON (`application/json` or any `+json` type): the one
+    /// place the JSON endpoints' media-type guard lives. Throws 415 for any other Content-Type.
+    init(jsonRequest request: HTTPRequest) throws {
+        guard let mt = request.mediaType, JSONFields.isJSON(mediaType: mt) else {
+            throw APIError.unsupportedMediaType(request.headers["Content-Type"], expected: "application/json")
+        }
+        try self.init(body: request.body)
+    }
+
+    /// `application/json` or a structured-syntax `+json` type (a lower-cased media type without parameters).
+    static func isJSON(mediaType mt: String) -> Bool { mt == "application/json" || mt.hasSuffix("+json") }
+
     private func given(_ key: String) -> JSONNode? {
         guard let v = root[key] else { return nil }
         if case .null = v { return nil }

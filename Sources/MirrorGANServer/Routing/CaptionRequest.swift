@@ -17,9 +17,11 @@ struct CaptionRequest {
         self.beamSize = beamSize
     }
 
-    /// Throws APIError 415 (unsupported Content-Type) or 400 (missing/invalid image or beam_size).
-    init(_ request: HTTPRequest) throws {
-        var beam = try CaptionRequest.beamSize(text: request.queryValue("beam_size"), source: "query parameter")
+    /// Throws APIError 415 (unsupported Content-Type) or 400 (missing/invalid image, or beam_size outside the
+    /// served engine's `limits`).
+    init(_ request: HTTPRequest, limits: GenerationLimits) throws {
+        let maxBeam = limits.maxBeamSize
+        var beam = try CaptionRequest.beamSize(text: request.queryValue("beam_size"), source: "query parameter", max: maxBeam)
         let image: [UInt8]
         switch request.mediaType {
         case let mt? where CaptionRequest.rawImageTypes.contains(mt):
@@ -32,13 +34,13 @@ struct CaptionRequest {
             guard let part = parts.first(where: { $0.name == "image" }) else { throw APIError.missingField("image") }
             image = Array(part.body)
             if let field = parts.first(where: { $0.name == "beam_size" }) {
-                beam = try CaptionRequest.beamSize(text: String(decoding: field.body, as: UTF8.self), source: "field")
+                beam = try CaptionRequest.beamSize(text: String(decoding: field.body, as: UTF8.self), source: "field", max: maxBeam)
             }
-        case let mt? where mt == "application/json" || mt.hasSuffix("+json"):
+        case let mt? where JSONFields.isJSON(mediaType: mt):
             let f = try JSONFields(body: request.body)
             let b64 = try f.requiredString("image")
             image = try CaptionRequest.decodeBase64(b64, field: "image")
-            if let b = try f.int("beam_size", in: 1...GenerationRequest.maxBeamSize) { beam = b }
+            if let b = try f.int("beam_size", in: 1...maxBeam) { beam = b }
         default:
             throw APIError.unsupportedMediaType(request.headers["Content-Type"],
                                                 expected: "image/png, image/jpeg, image/webp, application/octet-stream, multipart/form-data or application/json")
@@ -48,11 +50,11 @@ struct CaptionRequest {
         beamSize = beam ?? 1
     }
 
-    private static func beamSize(text: String?, source: String) throws -> Int? {
+    private static func beamSize(text: String?, source: String, max: Int) throws -> Int? {
         guard let text else { return nil }
         let t = text.trimmingASCIIWhitespace()
-        guard let b = Int(t), (1...GenerationRequest.maxBeamSize).contains(b) else {
-            throw APIError.invalidValue("'beam_size' \(source) must be an integer between 1 and \(GenerationRequest.maxBeamSize), got \"\(t.prefix(32))\"")
+        guard let b = Int(t), (1...max).contains(b) else {
+            throw APIError.invalidValue("'beam_size' \(source) must be an integer between 1 and \(max), got \"\(t.prefix(32))\"")
         }
         return b
     }

@@ -28,12 +28,10 @@ struct ChatCompletionRequest: Equatable {
         self.beamSize = beamSize
     }
 
-    /// Throws APIError 415 (not JSON) or 400 (syntax, types, no image, remote URL, n ≠ 1, …).
-    init(_ request: HTTPRequest) throws {
-        guard let mt = request.mediaType, mt == "application/json" || mt.hasSuffix("+json") else {
-            throw APIError.unsupportedMediaType(request.headers["Content-Type"], expected: "application/json")
-        }
-        let f = try JSONFields(body: request.body)
+    /// Throws APIError 415 (not JSON) or 400 (syntax, types, no image, remote URL, n ≠ 1, beam_size outside the
+    /// served engine's `limits`, …).
+    init(_ request: HTTPRequest, limits: GenerationLimits) throws {
+        let f = try JSONFields(jsonRequest: request)
         model = try f.string("model")
         stream = try f.bool("stream") ?? false
         streamUsage = false
@@ -56,7 +54,7 @@ struct ChatCompletionRequest: Equatable {
         let completion = try f.int("max_completion_tokens", in: 1...1_000_000)
         let legacy = try f.int("max_tokens", in: 1...1_000_000)
         maxTokens = completion ?? legacy
-        beamSize = try f.int("beam_size", in: 1...GenerationRequest.maxBeamSize) ?? 1
+        beamSize = try f.int("beam_size", in: 1...limits.maxBeamSize) ?? 1
         image = try ChatCompletionRequest.image(messages: f.node("messages"))
     }
 

@@ -5,8 +5,6 @@
 struct GenerationRequest: Equatable {
     enum Format: String { case b64JSON = "b64_json", png }
 
-    static let maxImages = 8
-    static let maxBeamSize = 8
     /// The one size the generator draws (OpenAI's `size` spelling).
     static let size = "256x256"
     /// OpenAI `quality` values that ask for what this server does (one quality); others are refused.
@@ -37,12 +35,9 @@ struct GenerationRequest: Equatable {
     }
 
     /// Throws APIError 415 (not JSON) or 400 (syntax, types, ranges, missing caption, values this server cannot
-    /// honour).
-    init(_ request: HTTPRequest) throws {
-        guard let mt = request.mediaType, mt == "application/json" || mt.hasSuffix("+json") else {
-            throw APIError.unsupportedMediaType(request.headers["Content-Type"], expected: "application/json")
-        }
-        let f = try JSONFields(body: request.body)
+    /// honour). `n` and `beam_size` are checked against the served engine's `limits`.
+    init(_ request: HTTPRequest, limits: GenerationLimits) throws {
+        let f = try JSONFields(jsonRequest: request)
         switch (try f.nonNullString("caption"), try f.nonNullString("prompt")) {
         case let (c?, p?) where c != p:
             throw APIError.invalidValue("'caption' and 'prompt' are both given and differ; send one of them (they mean the same)",
@@ -54,7 +49,7 @@ struct GenerationRequest: Equatable {
         }
         model = try f.string("model")
         seed = try f.seed("seed")
-        n = try f.int("n", in: 1...GenerationRequest.maxImages) ?? 1
+        n = try f.int("n", in: 1...limits.maxImages) ?? 1
         if let s = try f.string("response_format") {
             if s == "url" {
                 throw APIError.unsupportedValue("'response_format' \"url\" is not supported: this server does not host images; use \"b64_json\" (or \"png\" for the raw bytes)",
@@ -86,7 +81,7 @@ struct GenerationRequest: Equatable {
         }
         _ = try f.string("user")  // accepted (a string) and ignored; never logged
         returnAttention = try f.bool("return_attention") ?? false
-        beamSize = try f.int("beam_size", in: 1...GenerationRequest.maxBeamSize) ?? 1
+        beamSize = try f.int("beam_size", in: 1...limits.maxBeamSize) ?? 1
     }
 
     /// Raw PNG when the body asks for it, or when it does not choose and Accept prefers image/png.

@@ -7,7 +7,7 @@ extension Router {
     func generations(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void) {
         let req: GenerationRequest
         do {
-            req = try GenerationRequest(ctx.request)
+            req = try GenerationRequest(ctx.request, limits: servedLimits)
         } catch {
             return finish(ctx.error(APIError.from(engine: error)))
         }
@@ -22,7 +22,8 @@ extension Router {
             guard let first = out.images.first else {
                 throw EngineError.internalFailure("the engine returned no image")
             }
-            record(out, ctx)
+            record(out.timings, ctx)
+            recordImages(out)
             if png {
                 var r = HTTPResponse(status: 200, contentType: "image/png", body: first.png)
                 r.headers.add("X-Seed", String(first.seed))
@@ -37,7 +38,7 @@ extension Router {
     func captions(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void) {
         let req: CaptionRequest
         do {
-            req = try CaptionRequest(ctx.request)
+            req = try CaptionRequest(ctx.request, limits: servedLimits)
         } catch {
             return finish(ctx.error(APIError.from(engine: error)))
         }
@@ -57,7 +58,7 @@ extension Router {
     func chatCompletions(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void) {
         let req: ChatCompletionRequest
         do {
-            req = try ChatCompletionRequest(ctx.request)
+            req = try ChatCompletionRequest(ctx.request, limits: servedLimits)
         } catch {
             return finish(ctx.error(APIError.from(engine: error)))
         }
@@ -76,15 +77,16 @@ extension Router {
         }
     }
 
-    /// The captioner's run, timed into metrics and Server-Timing.
+    /// The captioner's run, its stage timings recorded as a generation's are.
     private func caption(_ engine: InferenceEngine, _ image: [UInt8], beamSize: Int, _ ctx: RequestContext) throws -> CaptionOutput {
-        let start = DispatchTime.now().uptimeNanoseconds
         let out = try engine.caption(image: image, beamSize: beamSize)
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds &- start) / 1e9
-        ctx.stages.append(("captioner", seconds))
-        metrics.observe("mirrorgan_inference_seconds", [("stage", "captioner")], seconds)
+        record(out.timings, ctx)
         return out
     }
+
+    /// The served engine's request limits (n, beam_size); before a model is installed, `.unknown` (the request
+    /// is answered 503 not_ready after its types are checked).
+    private var servedLimits: GenerationLimits { currentEngine?.info.limits ?? .unknown }
 
     /// 404 model_not_found (OpenAI's answer) when a request names a model other than the served one. Without an
     /// engine the request goes on to get 503 not_ready.
@@ -121,12 +123,17 @@ extension Router {
         }
     }
 
-    /// Stage timings into metrics and Server-Timing; R-precision counters.
-    private func record(_ out: GenerationOutput, _ ctx: RequestContext) {
-        for (stage, seconds) in out.timings.sorted(by: { $0.key < $1.key }) {
+    /// The engine's stage timings (both routes: the engine times its stages, the router only records them) into
+    /// metrics and Server-Timing.
+    private func record(_ timings: [String: Double], _ ctx: RequestContext) {
+        for (stage, seconds) in timings.sorted(by: { $0.key < $1.key }) {
             metrics.observe("mirrorgan_inference_seconds", [("stage", stage)], seconds)
             ctx.stages.append((stage, seconds))
         }
+    }
+
+    /// Image and R-precision counters.
+    private func recordImages(_ out: GenerationOutput) {
         metrics.increment("mirrorgan_images_generated_total", by: Double(out.images.count))
         for image in out.images where image.candidates > 0 {
             metrics.increment("mirrorgan_rprecision_trials_total")

@@ -118,7 +118,20 @@ public final class Router: @unchecked Sendable {
     /// Inference requests queued or running.
     public var pendingInference: Int { scheduler.pending }
 
-    func waitUntilIdle(timeout: Double) -> Bool { scheduler.waitUntilIdle(timeout: timeout) }
+    /// The rest of a drain (after `beginDrain`): waits at most `timeout` seconds for queued and running inference
+    /// to finish, then at most one second more for the responses produced just now to pass through the router
+    /// to their clients. The transport closes after this returns.
+    public func waitUntilDrained(timeout: Double) {
+        let start = DispatchTime.now().uptimeNanoseconds
+        _ = scheduler.waitUntilIdle(timeout: timeout)
+        while inflightRequests > 0, Double(DispatchTime.now().uptimeNanoseconds &- start) / 1e9 < timeout + 1 {
+            usleep(10_000)
+        }
+    }
+
+    /// Stops the inference workers once the transport is closed (nothing more can be submitted); work still
+    /// queued is not run. Safe to call more than once.
+    public func shutdown() { scheduler.shutdown() }
 
     // MARK: handling
 

@@ -80,13 +80,7 @@ public final class Server: @unchecked Sendable {
     public func drain(timeout: Double? = nil) {
         router.beginDrain()
         events(RequestLogger.event("draining", [("pending", .int(router.pendingInference))]))
-        let limit = timeout ?? config.requestTimeout + 10
-        let start = DispatchTime.now().uptimeNanoseconds
-        _ = router.waitUntilIdle(timeout: limit)
-        // Let responses produced just now go through the router and out to their clients.
-        while router.inflightRequests > 0, Double(DispatchTime.now().uptimeNanoseconds &- start) / 1e9 < limit + 1 {
-            usleep(10_000)
-        }
+        router.waitUntilDrained(timeout: timeout ?? config.requestTimeout + 10)
         stop()
     }
 
@@ -103,7 +97,7 @@ public final class Server: @unchecked Sendable {
             chttp_stop(h, 2000)
             Unmanaged.passUnretained(self).release() // balances passRetained in start()
         }
-        router.scheduler.shutdown()
+        router.shutdown()
         events(RequestLogger.event("stopped"))
         stoppedSignal.signal()
     }

@@ -6,15 +6,19 @@ final class FakeEngine: InferenceEngine, @unchecked Sendable {
     static let vocabulary: Set<String> = ["a", "small", "bird", "red", "wings", "with", "the", "this", "has"]
     static let maxPixels = 4096 * 4096
 
-    let info = ModelInfo(id: "fake-birds", description: "test double", parameters: 1234,
-                         files: ["text_encoder.bin": String(repeating: "ab", count: 32)], threads: 1)
+    let info: ModelInfo
     /// Seconds each call sleeps (to fill the queue).
     let delay: Double
     private let lock = NSLock()
     private var _generateCalls = 0
     private var _captionCalls = 0
 
-    init(delay: Double = 0) { self.delay = delay }
+    /// `limits`: what the engine accepts per request (the router checks requests against them).
+    init(delay: Double = 0, limits: GenerationLimits = GenerationLimits(maxImages: 8, maxBeamSize: 8)) {
+        self.delay = delay
+        info = ModelInfo(id: "fake-birds", description: "test double", parameters: 1234,
+                         files: ["text_encoder.bin": String(repeating: "ab", count: 32)], threads: 1, limits: limits)
+    }
 
     var generateCalls: Int { lock.lock(); defer { lock.unlock() }; return _generateCalls }
     var captionCalls: Int { lock.lock(); defer { lock.unlock() }; return _captionCalls }
@@ -30,13 +34,13 @@ final class FakeEngine: InferenceEngine, @unchecked Sendable {
             throw EngineError.invalidInput(code: words.isEmpty ? "empty_caption" : "no_known_words",
                                            message: "the caption has no word the model knows")
         }
-        var images: [GeneratedImage] = []
+        var images: [GenerationOutput.Image] = []
         for i in 0..<p.n {
             let attention: [AttentionMap]? = p.returnAttention
                 ? known.map { AttentionMap(word: $0, width: 2, height: 2, png: TestPNG.grey()) } : nil
             let cosine: Float = i == 0 ? 0.75 : .nan
             let pixels: [UInt8] = [UInt8(truncatingIfNeeded: i), 64, 128, 255]
-            images.append(GeneratedImage(png: TestPNG.grey(pixels: pixels), seed: p.seed &+ UInt64(i),
+            images.append(GenerationOutput.Image(png: TestPNG.grey(pixels: pixels), seed: p.seed &+ UInt64(i),
                                          redescription: "a small bird, with \"red\" wings/100%", rank: i == 0 ? 1 : 3,
                                          candidates: 100, cosine: cosine, attention: attention))
         }
@@ -49,7 +53,8 @@ final class FakeEngine: InferenceEngine, @unchecked Sendable {
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         guard let (w, h) = TestPNG.dimensions(png) else { throw EngineError.badImage("cannot decode the PNG") }
         guard w * h <= FakeEngine.maxPixels else { throw EngineError.imageTooLarge("\(w)x\(h) is too many pixels") }
+        // Like the real engine, the captioner's stage time comes back with the caption.
         return CaptionOutput(caption: "a small bird", tokens: ["a", "small", "bird", "beam\(beamSize)"],
-                             logProbs: [-0.25, -0.5, -0.125, -.infinity], logProb: -0.875)
+                             logProbs: [-0.25, -0.5, -0.125, -.infinity], logProb: -0.875, timings: ["captioner": 0.003])
     }
 }
