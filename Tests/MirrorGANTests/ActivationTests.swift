@@ -16,13 +16,7 @@ import Testing
 
     @Test func elementwiseActivations() {
         expectClose(MirrorGAN.tanh(x), naive { Foundation.tanh($0) }, "tanh")
-        expectClose(sigmoid(x), naive { 1 / (1 + Foundation.exp(-$0)) }, "sigmoid")
-        expectClose(relu(x), naive { max($0, 0) }, "relu")
         expectClose(relu6(x), naive { min(max($0, 0), 6) }, "relu6")
-        expectClose(leakyReLU(x, slope: 0.2), naive { $0 >= 0 ? $0 : 0.2 * $0 }, "leaky 0.2")
-        expectClose(leakyReLU(x), naive { $0 >= 0 ? $0 : 0.01 * $0 }, "leaky default")
-        #expect(sigmoid(x)[0, 0, 0, 2] == 0 || sigmoid(x)[0, 0, 0, 2] < 1e-30)
-        #expect(sigmoid(x)[0, 0, 0, 3] == 1)
     }
 
     @Test(arguments: [[1, 2], [3, 8, 5, 7], [2, 4, 1, 1], [2, 6, 3]])
@@ -53,8 +47,6 @@ import Testing
     @Test func elementwiseArithmetic() throws {
         let a = try Tensor(shape: [3], data: [1, 2, 3]), b = try Tensor(shape: [3], data: [4, -5, 0.5])
         #expect(try add(a, b).data == [5, -3, 3.5])
-        #expect(try multiply(a, b).data == [4, -10, 1.5])
-        #expect(scale(a, by: -2).data == [-2, -4, -6])
         #expect(throws: TensorError.self) { try add(a, Tensor(shape: [1, 3])) }
     }
 }

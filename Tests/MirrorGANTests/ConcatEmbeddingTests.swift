@@ -5,7 +5,7 @@ import Testing
     @Test func concatChannelsMatchesNaive() throws {
         var rng = TestRandom(seed: 1)
         let a = rng.tensor([2, 3, 4, 5]), b = rng.tensor([2, 1, 4, 5]), c = rng.tensor([2, 2, 4, 5])
-        let got = try concatChannels([a, b, c])
+        let got = try concat(a, b, c, axis: 1)  // the generator's [h, ctx_w, ctx_s] concatenation
         #expect(got.shape == [2, 6, 4, 5])
         for n in 0..<2 { for ch in 0..<6 { for y in 0..<4 { for x in 0..<5 {
             let expected = ch < 3 ? a[n, ch, y, x] : ch < 4 ? b[n, ch - 3, y, x] : c[n, ch - 4, y, x]

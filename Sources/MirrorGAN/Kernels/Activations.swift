@@ -21,17 +21,11 @@ func sigmoidScalar(_ v: Float) -> Float {
     return e / (1 + e)
 }
 
-/// `torch.tanh`.
+/// `torch.tanh` (the image heads fuse it into their convolution; this is the reference form `bench --layers`
+/// and the kernel tests compare against).
 public func tanh(_ x: Tensor) -> Tensor { mapElements(x) { Foundation.tanh($0) } }
 
-/// `torch.sigmoid`: 1 / (1 + e^−x).
-public func sigmoid(_ x: Tensor) -> Tensor { mapElements(x, sigmoidScalar) }
-
-/// `torch.relu`: max(x, 0).
-public func relu(_ x: Tensor) -> Tensor { mapElements(x) { $0 > 0 ? $0 : 0 } }
-
-/// `torch.nn.functional.relu6`: min(max(x, 0), 6) (EfficientNet-Lite's activation).
+/// `torch.nn.functional.relu6`: min(max(x, 0), 6) (EfficientNet-Lite's activation; the backbone fuses it into
+/// its convolutions, and the fused-kernel tests compare against this form).
 public func relu6(_ x: Tensor) -> Tensor { mapElements(x) { Swift.min(Swift.max($0, 0), 6) } }
 
-/// `torch.nn.functional.leaky_relu`: x for x ≥ 0, slope · x otherwise (AttnGAN discriminators use 0.2).
-public func leakyReLU(_ x: Tensor, slope: Float = 0.01) -> Tensor { mapElements(x) { $0 >= 0 ? $0 : slope * $0 } }

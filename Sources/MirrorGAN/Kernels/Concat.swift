@@ -39,11 +39,6 @@ func concat<C: RandomAccessCollection>(_ tensors: C, axis: Int) throws -> Tensor
     }
 }
 
-/// Concatenation along the channel dimension 1 (`torch.cat(tensors, 1)` on NCHW or [N, C] tensors).
-public func concatChannels(_ tensors: [Tensor]) throws -> Tensor {
-    try concat(tensors, axis: 1)
-}
-
 /// `concat([a, b, c?], axis:)` without building an array (a heap allocation per call): the operands are
 /// placed in a stack buffer.
 func concat(_ a: Tensor, _ b: Tensor, _ c: Tensor? = nil, axis: Int) throws -> Tensor {

@@ -69,7 +69,7 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
     /// only). OpenBLAS 0.3.21's small-matrix kernel for the untransposed product (the one its CBLAS
     /// interface picks for a weight · columns product under ~1 M multiply-adds, i.e. most of the
     /// backbone's 1×1 convolutions) mallocs a packing buffer on every call; the transposed-A product
-    /// takes another kernel, runs at the same speed (bench/PERFORMANCE.md) and allocates nothing.
+    /// takes another kernel, runs at the same speed (docs/PERFORMANCE.md) and allocates nothing.
     func withTransposedWeight() -> ConvLayer {
         guard groups == 1, weight.rank == 4 else { return self }
         var copy = self

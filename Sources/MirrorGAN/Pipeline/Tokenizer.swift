@@ -45,15 +45,6 @@ public struct Tokenizer: Sendable {
         }
     }
 
-    /// Validates and tokenizes UTF-8 bytes as received from a client.
-    public func tokenize(bytes: [UInt8]) throws -> TokenizedCaption {
-        guard bytes.count <= Self.maxCaptionBytes else {
-            throw CaptionError.tooLong(bytes: bytes.count, limit: Self.maxCaptionBytes)
-        }
-        guard let text = String(validating: bytes, as: UTF8.self) else { throw CaptionError.invalidUTF8 }
-        return try tokenize(text)
-    }
-
     public func tokenize(_ text: String) throws -> TokenizedCaption {
         let size = text.utf8.count
         guard size <= Self.maxCaptionBytes else { throw CaptionError.tooLong(bytes: size, limit: Self.maxCaptionBytes) }
@@ -88,12 +79,12 @@ public struct TokenizedCaption: Sendable, Equatable {
     public var truncated: Bool
 }
 
-/// Why a caption cannot be used. The server answers 422 (400 for invalid UTF-8).
+/// Why a caption cannot be used. The server answers 422. (Invalid UTF-8 never gets here: a caption arrives as a
+/// JSON string, and the server's JSON parser refuses invalid UTF-8 with 400 `invalid_json` first.)
 public enum CaptionError: Error, Equatable, Sendable, CustomStringConvertible {
     case empty
     case noKnownWords(unknown: [String])
     case tooLong(bytes: Int, limit: Int)
-    case invalidUTF8
     case controlCharacter(codePoint: UInt32)
 
     public var code: String {
@@ -101,7 +92,6 @@ public enum CaptionError: Error, Equatable, Sendable, CustomStringConvertible {
         case .empty: return "empty_caption"
         case .noKnownWords: return "no_known_words"
         case .tooLong: return "caption_too_long"
-        case .invalidUTF8: return "invalid_utf8"
         case .controlCharacter: return "control_character"
         }
     }
@@ -112,7 +102,6 @@ public enum CaptionError: Error, Equatable, Sendable, CustomStringConvertible {
         case let .noKnownWords(unknown):
             return "none of the caption's words are in the model's vocabulary: \(unknown.prefix(10).joined(separator: ", "))"
         case let .tooLong(bytes, limit): return "the caption is \(bytes) bytes long; the limit is \(limit)"
-        case .invalidUTF8: return "the caption is not valid UTF-8"
         case let .controlCharacter(cp): return String(format: "the caption contains the control character U+%04X", cp)
         }
     }
