@@ -41,14 +41,19 @@ let package = Package(
         // without weights; the executable plugs the MirrorGAN pipeline in.
         .target(name: "MirrorGANServer", dependencies: ["CHTTP"], path: "Sources/MirrorGANServer",
                 resources: [.copy("Resources")]),
+        // The runtime behind the server's `InferenceEngine` protocol (error mapping, attention maps), a library so
+        // that it has unit tests of its own.
+        .target(name: "MirrorGANEngine", dependencies: ["MirrorGAN", "MirrorGANServer"], path: "Sources/MirrorGANEngine"),
         // The `mirrorgan` command line (serve, generate, caption, eval, inspect, bench); the product keeps the name.
         .executableTarget(name: "MirrorGANCLI", dependencies: [
-            "MirrorGAN", "MirrorGANServer",
+            "MirrorGAN", "MirrorGANServer", "MirrorGANEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/MirrorGANCLI"),
         .testTarget(name: "MirrorGANTests", dependencies: ["MirrorGAN"], path: "Tests/MirrorGANTests"),
         .testTarget(name: "MirrorGANServerTests", dependencies: ["MirrorGANServer"],
                     path: "Tests/MirrorGANServerTests"),
+        .testTarget(name: "MirrorGANEngineTests", dependencies: ["MirrorGANEngine", "MirrorGAN", "MirrorGANServer"],
+                    path: "Tests/MirrorGANEngineTests"),
     ],
     swiftLanguageModes: [.v5]
 )

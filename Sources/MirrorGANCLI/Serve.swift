@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import MirrorGAN
+import MirrorGANEngine
 import MirrorGANServer
 
 struct Serve: ParsableCommand {

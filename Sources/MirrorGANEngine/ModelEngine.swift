@@ -3,14 +3,15 @@ import MirrorGAN
 import MirrorGANServer
 
 /// Plugs the MirrorGAN runtime into the server's `InferenceEngine` protocol, mapping runtime errors to the
-/// server's error kinds (422 caption, 400/413 image, 500 otherwise).
-struct ModelEngine: InferenceEngine {
-    let model: MirrorGANModel
-    let info: ModelInfo
+/// server's error kinds (422 caption, 400/413 image, 500 otherwise). A library of its own (not part of the
+/// executable) so that `MirrorGANEngineTests` can test the adapter: the error mapping and the attention maps.
+public struct ModelEngine: InferenceEngine {
+    public let model: MirrorGANModel
+    public let info: ModelInfo
     /// Decoder pixel limit for uploaded images.
-    let maxPixels: Int
+    public let maxPixels: Int
 
-    init(model: MirrorGANModel, threads: Int, maxPixels: Int = ImageDecoder.defaultMaxPixels) {
+    public init(model: MirrorGANModel, threads: Int, maxPixels: Int = ImageDecoder.defaultMaxPixels) {
         self.model = model
         self.maxPixels = maxPixels
         info = ModelInfo(id: model.config.name, description: model.config.description, parameters: model.parameterCount,
@@ -18,7 +19,7 @@ struct ModelEngine: InferenceEngine {
                          limits: GenerationLimits(maxImages: GenerationOptions.maxImages, maxBeamSize: GenerationOptions.maxBeam))
     }
 
-    func generate(_ p: GenerationParams) throws -> GenerationOutput {
+    public func generate(_ p: GenerationParams) throws -> GenerationOutput {
         let result: GenerationResult
         do {
             result = try model.generate(caption: p.caption, options: GenerationOptions(
@@ -43,7 +44,7 @@ struct ModelEngine: InferenceEngine {
                                 truncated: result.caption.truncated, timings: result.timings)
     }
 
-    func caption(image: [UInt8], beamSize: Int) throws -> CaptionOutput {
+    public func caption(image: [UInt8], beamSize: Int) throws -> CaptionOutput {
         var clock = StageClock()
         let r: Redescription
         do {
