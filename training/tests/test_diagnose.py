@@ -8,6 +8,11 @@ import pytest
 import torch
 
 from mirrorgan_train import diagnose as G
+from mirrorgan_train.diagnosis.oracle import (oracle_counts, oracle_lr_expected, oracle_summary, probe_reader_scores,
+                                            value_frequencies)
+from mirrorgan_train.diagnosis.probes import probe_all, probe_attribute, standardise, summarise_probes
+from mirrorgan_train.diagnosis.stem import masked_word_pool
+from mirrorgan_train.synthbirds.attributes import ATTRIBUTE_KEYS
 from tiny_dataset import write_tiny_dataset
 
 torch.set_num_threads(1)
@@ -21,9 +26,9 @@ def test_oracle_one_consistent_distractor_halves_the_ceiling():
              [["crown_color", "blue"]],  # ruled out
              [["size", "small"]],  # consistent: the reader cannot tell it from the true caption
              [["size", "large"], ["crown_color", "red"]]]  # one false pair rules it out
-    counts = G.oracle_counts([TRUE], [cands])
+    counts = oracle_counts([TRUE], [cands])
     assert counts.tolist() == [2]
-    s = G.oracle_summary(counts)
+    s = oracle_summary(counts)
     assert s["expected_top1"] == pytest.approx(0.5)
     assert s["share_with_consistent_distractor"] == 1.0
 
@@ -32,13 +37,13 @@ def test_oracle_mean_share_and_colour_only_reader():
     cands_a = [[["crown_color", "red"]], [["crown_color", "blue"]], [["wing_color", "grey"]]]  # only the true one
     cands_b = [[["size", "small"]], [["size", "large"], ["crown_color", "red"]], [["eye_ring", False]],
                [["eye_ring_color", None], ["wing_color", "black"]]]  # booleans / None normalised: 2 consistent
-    counts = G.oracle_counts([TRUE, TRUE], [cands_a, cands_b])
+    counts = oracle_counts([TRUE, TRUE], [cands_a, cands_b])
     assert counts.tolist() == [1, 3]
-    s = G.oracle_summary(counts)
+    s = oracle_summary(counts)
     assert s["expected_top1"] == pytest.approx((1 + 1 / 3) / 2)
     assert s["share_with_consistent_distractor"] == 0.5
     # a colour-only reader ignores size: ("size", "large") no longer rules out the second candidate of b
-    col = G.oracle_counts([TRUE, TRUE], [cands_a, cands_b], only={"crown_color", "wing_color", "eye_ring_color"})
+    col = oracle_counts([TRUE, TRUE], [cands_a, cands_b], only={"crown_color", "wing_color", "eye_ring_color"})
     assert col.tolist() == [1, 4]
 
 
@@ -51,13 +56,13 @@ def test_likelihood_ratio_oracle_prefers_the_caption_naming_more_true_pairs():
     # a consistent distractor naming the same pairs ties (1/2); one naming a rarer extra pair beats it (0)
     b = [true_cap, [["size", "small"], ["crown_color", "red"]]]
     c = [true_cap, [["crown_color", "red"], ["size", "small"], ["wing_color", "black"]]]
-    e = G.oracle_lr_expected([TRUE] * 3, [a, b, c], prior)
+    e = oracle_lr_expected([TRUE] * 3, [a, b, c], prior)
     assert e.tolist() == [1.0, 0.5, 0.0]
     # the uniform oracle cannot tell a's consistent distractor from the true caption
-    assert G.oracle_counts([TRUE], [a]).tolist() == [2]
-    metas = [{"attributes": {k: ("red" if k == "crown_color" else None) for k in G.ATTRIBUTE_KEYS}}] * 3 + [
-        {"attributes": {k: None for k in G.ATTRIBUTE_KEYS}}]
-    f = G.value_frequencies(metas)
+    assert oracle_counts([TRUE], [a]).tolist() == [2]
+    metas = [{"attributes": {k: ("red" if k == "crown_color" else None) for k in ATTRIBUTE_KEYS}}] * 3 + [
+        {"attributes": {k: None for k in ATTRIBUTE_KEYS}}]
+    f = value_frequencies(metas)
     assert f["crown_color"] == {"red": 0.75, "none": 0.25} and f["size"] == {"none": 1.0}
 
 
@@ -67,8 +72,8 @@ def test_probe_learns_a_separable_attribute_and_reports_the_majority():
     proj = torch.randn(8, 3, generator=g)
     names = ["red", "blue", "green"]
     y = [names[k] for k in ((x - 5) @ proj).argmax(1).tolist()]
-    xs_tr, xs_te = G.standardise(x[:400], x[400:])
-    r = G.probe_attribute(xs_tr, y[:400], xs_te, y[400:], wds=(1e-4, 1e-2), iters=100)
+    xs_tr, xs_te = standardise(x[:400], x[400:])
+    r = probe_attribute(xs_tr, y[:400], xs_te, y[400:], wds=(1e-4, 1e-2), iters=100)
     assert r["accuracy"] >= 0.9 and r["classes"] == 3 and r["wd"] in (1e-4, 1e-2)
     assert r["_test_logp"].shape == (200, 3) and sum(r["_prior"].values()) == pytest.approx(1.0)
     counts = {v: y[:400].count(v) for v in names}
@@ -76,15 +81,15 @@ def test_probe_learns_a_separable_attribute_and_reports_the_majority():
     assert r["majority"] == pytest.approx(np.mean([v == r["majority_value"] for v in y[400:]]))
     # a label the features do not carry stays near the majority class
     noise = [names[k] for k in torch.randint(0, 3, (600,), generator=g).tolist()]
-    r = G.probe_attribute(xs_tr, noise[:400], xs_te, noise[400:], wds=(1e-2,), iters=50)
+    r = probe_attribute(xs_tr, noise[:400], xs_te, noise[400:], wds=(1e-2,), iters=50)
     assert r["accuracy"] < 0.6
     # probe_all: only rows that carry the attribute take part; unseen test values count as errors
     rows_tr = [{"a": v} if i % 2 else {} for i, v in enumerate(y[:400])]
     rows_te = [{"a": v} for v in y[400:]] + [{"a": "purple"}]
-    res = G.probe_all(x[:400], rows_tr, torch.cat([x[400:], x[:1]]), rows_te, attrs=("a", "b"), wds=(1e-3,))
+    res = probe_all(x[:400], rows_tr, torch.cat([x[400:], x[:1]]), rows_te, attrs=("a", "b"), wds=(1e-3,))
     assert set(res) == {"a"} and res["a"]["n_train"] == 200 and res["a"]["n_test"] == 201
     assert 0.85 <= res["a"]["accuracy"] <= 200 / 201
-    summ = G.summarise_probes(res)
+    summ = summarise_probes(res)
     assert summ["pooled"] == pytest.approx(res["a"]["accuracy"]) and summ["score"] <= 1
 
 
@@ -93,7 +98,7 @@ def test_probe_reader_ranks_by_likelihood_ratio():
     logp = {"crown_color": torch.log(torch.tensor([[0.1, 0.9]]))}
     classes = {"crown_color": ["blue", "red"]}
     prior = {"crown_color": {"blue": 0.5, "red": 0.5}}
-    sc = G.probe_reader_scores(logp, classes, prior, 0, [[["crown_color", "red"]], [["crown_color", "blue"]],
+    sc = probe_reader_scores(logp, classes, prior, 0, [[["crown_color", "red"]], [["crown_color", "blue"]],
                                                          [["size", "small"]], [["crown_color", "purple"]]])
     assert sc[0] == pytest.approx(np.log(0.9 / 0.5)) and sc[1] == pytest.approx(np.log(0.1 / 0.5))
     assert sc[2] == 0.0 and sc[3] == pytest.approx(0.0)  # no probe for size; an unseen value: floor / floor
@@ -102,7 +107,7 @@ def test_probe_reader_ranks_by_likelihood_ratio():
 
 def test_word_pooling_ignores_padding():
     w = torch.tensor([[[1.0, 3.0, 0.0], [-2.0, -4.0, 0.0]], [[5.0, 0.0, 0.0], [-1.0, 0.0, 0.0]]])  # [B=2, D=2, T=3]
-    out = G.masked_word_pool(w, torch.tensor([2, 1]))
+    out = masked_word_pool(w, torch.tensor([2, 1]))
     assert out.tolist() == [[2.0, -3.0, 3.0, -2.0], [5.0, -1.0, 5.0, -1.0]]
 
 
@@ -159,7 +164,7 @@ def test_diagnose_end_to_end(tiny, tiny_run, tmp_path):
     assert j["skipped"] == {} and "run" in j["text_encoder"]
     p1 = j["text_probes"]
     assert p1["test_captions"] == 60 and {"sentence", "words"} <= set(p1)
-    assert set(p1["sentence"]) <= set(G.ATTRIBUTE_KEYS) and 0 <= p1["sentence_summary"]["pooled"] <= 1
+    assert set(p1["sentence"]) <= set(ATTRIBUTE_KEYS) and 0 <= p1["sentence_summary"]["pooled"] <= 1
     o = j["oracle"]
     assert o["true_caption_inconsistent"] == 0 and o["images"] == 6
     assert 0.01 <= o["all_attributes"]["expected_top1"] <= 1
