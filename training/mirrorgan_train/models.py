@@ -6,6 +6,10 @@ differences from the official code are marked "DIFFERENCE" and listed in docs/TR
   * the word-attention mask is built per sample (the official tiling is misaligned for batch > 1, pitfall 7);
   * the image backbone is EfficientNet-Lite0 (ImageNet) instead of Inception-v3 / ResNet-152;
   * STREAM may be trained to predict <end> (id 0) so that greedy redescriptions stop.
+
+Why one file of ~525 lines: it is the module tree of the official checkpoints, in the spec's order (STEM, G, D,
+backbone, STREAM), and the key names it produces are the contract that export.py, convert_layout.py and the Swift
+loader check against; one file reads side by side with the spec. Training-only code stays out of it.
 """
 from __future__ import annotations
 
