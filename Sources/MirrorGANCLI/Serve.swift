@@ -55,7 +55,9 @@ struct Serve: ParsableCommand {
         // R-precision's candidate features, encoded once each; requests encode the ones still missing.
         let warmUp = WarmUp()
         DispatchQueue.global(qos: .utility).async {
-            try? loaded.warmBankSentences(until: { warmUp.stopRequested })
+            let start = DispatchTime.now().uptimeNanoseconds
+            let complete = (try? loaded.warmBankSentences(until: { warmUp.stopRequested })) ?? false
+            if complete { server.setWarm(seconds: Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9) }
             warmUp.finished.signal()
         }
         server.waitUntilStopped()

@@ -105,6 +105,22 @@ class Server:
             time.sleep(0.1)
         raise RuntimeError(f"{self.name}: not ready after {timeout}s")
 
+    def wait_warm(self, timeout=300):
+        """Waits until /readyz reports "warm": the model's background warm-up (the R-precision caption bank, ~22 MB
+        of sentence features) has finished, so memory is in its steady state. Returns the seconds waited."""
+        start = time.time()
+        while time.time() - start < timeout:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name}: exited with {self.proc.returncode}:\n{self.stderr_text()}")
+            try:
+                status, _, body = request(self.port, "GET", "/readyz", timeout=5)
+                if status == 200 and json.loads(body).get("warm") is True:
+                    return time.time() - start
+            except (OSError, ValueError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name}: not warm after {timeout}s")
+
     def rss_bytes(self):
         with open(f"/proc/{self.pid}/status") as f:
             for line in f:

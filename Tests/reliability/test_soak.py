@@ -3,7 +3,9 @@
 
 Every 10th request is also a caption request for the PNG just generated (so PNG decode is exercised too).
 RSS (VmRSS from /proc/<pid>/status) and the number of open descriptors (/proc/<pid>/fd) are recorded every
-SOAK_SAMPLE (100) requests. After the warm-up (the first sample), every later RSS sample must stay within
+SOAK_SAMPLE (100) requests, starting once the server's own background warm-up has finished (/readyz "warm": the
+R-precision bank's sentence features, ~22 MB, which on a loaded machine could still be growing when the baseline
+was taken and read as +5 % drift). After the warm-up (the first sample), every later RSS sample must stay within
 ±SOAK_RSS_TOLERANCE (5 %) of the warm-up value, and the descriptor count must not grow (±SOAK_FD_SLACK, 2,
 for a connection still closing). Every request must answer 200.
 """
@@ -26,6 +28,7 @@ def main():
     samples, failures, statuses = [], [], {}
     t_start = time.monotonic()
     with Server("soak", args=["--threads", "1"], env={"MIRRORGAN_LOG_REQUESTS": "0"}) as server:
+        log(f"server warm after {server.wait_warm():.1f}s more")
         samples.append({"requests": 0, "rss_mib": round(server.rss_bytes() / 2**20, 1), "fds": server.fd_count()})
         log("start:", samples[-1])
         for i in range(1, N + 1):

@@ -96,11 +96,14 @@ public final class MirrorGANModel: Sendable {
     /// Encodes every bank caption not encoded yet (`serve` runs this in the background once it is ready:
     /// ~4 s of one core for the 20,000-caption SynthBirds bank, after which R-precision costs 99 cosines).
     /// `stop` is asked before each block of 256 captions: `serve` stops the warm-up before the process exits.
-    public func warmBankSentences(until stop: () -> Bool = { false }) throws {
+    /// Returns true when every caption is encoded, false when `stop` ended it first.
+    @discardableResult
+    public func warmBankSentences(until stop: () -> Bool = { false }) throws -> Bool {
         for start in stride(from: 0, to: captionBank.count, by: 256) {
-            if stop() { return }
+            if stop() { return false }
             _ = try bankSentences(Array(start..<min(start + 256, captionBank.count)))
         }
+        return true
     }
 
     static func decodeJSON<T: Decodable>(_ directory: String, _ file: String) throws -> T {

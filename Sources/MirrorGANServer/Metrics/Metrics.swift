@@ -29,6 +29,7 @@ final class Metrics: @unchecked Sendable {
         Family(name: "mirrorgan_rprecision_hits_total", kind: .counter, help: "Generated images whose caption ranked first (R-precision hit)."),
         Family(name: "mirrorgan_rprecision_trials_total", kind: .counter, help: "Generated images scored for R-precision."),
         Family(name: "mirrorgan_model_ready", kind: .gauge, help: "1 when the model is loaded and the server is not draining."),
+        Family(name: "mirrorgan_model_warm", kind: .gauge, help: "1 once the model's background warm-up (the R-precision caption bank) has finished."),
         Family(name: "mirrorgan_model_info", kind: .gauge, help: "The loaded model (always 1)."),
         Family(name: "mirrorgan_model_parameters", kind: .gauge, help: "Parameters of the loaded model."),
         Family(name: "mirrorgan_build_info", kind: .gauge, help: "Build of the server (always 1)."),

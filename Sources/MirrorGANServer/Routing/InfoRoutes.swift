@@ -25,7 +25,7 @@ extension Router {
     func readyz(_ ctx: RequestContext) -> HTTPResponse {
         if isDraining { return ctx.error(.draining) }
         guard let engine = currentEngine else { return ctx.error(.notReady) }
-        return json(200, [("status", .string("ready")), ("model", .string(engine.info.id))])
+        return json(200, [("status", .string("ready")), ("model", .string(engine.info.id)), ("warm", .bool(isWarm))])
     }
 
     func models(_ ctx: RequestContext) -> HTTPResponse {
@@ -61,6 +61,7 @@ extension Router {
             "mirrorgan_queue_depth": [S(labels: [], value: Double(scheduler.depth))],
             "mirrorgan_queue_capacity": [S(labels: [], value: Double(scheduler.capacity))],
             "mirrorgan_model_ready": [S(labels: [], value: isReady ? 1 : 0)],
+            "mirrorgan_model_warm": [S(labels: [], value: isWarm ? 1 : 0)],
             "mirrorgan_build_info": [S(labels: config.buildInfo.sorted(by: { $0.key < $1.key }).map { ($0.key, $0.value) },
                                        value: 1)],
         ]

@@ -17,6 +17,7 @@ public final class Router: @unchecked Sendable {
     private let lock = NSLock()
     private var engine: InferenceEngine?
     private var draining = false
+    private var warm = false
     private var inflight = 0
     /// Open connections, supplied by the transport (Server) when there is one.
     var connectionCount: @Sendable () -> Int? = { nil }
@@ -87,6 +88,21 @@ public final class Router: @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         return engine
+    }
+
+    /// Marks the engine's background warm-up (the `serve` command's R-precision bank) finished: `/readyz`
+    /// reports `"warm": true` and the `mirrorgan_model_warm` gauge turns 1. Memory and latency are in their steady
+    /// state from then on (the soak test waits for it before taking its RSS baseline).
+    public func setWarm() {
+        lock.lock()
+        warm = true
+        lock.unlock()
+    }
+
+    public var isWarm: Bool {
+        lock.lock()
+        defer { lock.unlock() }
+        return warm
     }
 
     public var isReady: Bool {

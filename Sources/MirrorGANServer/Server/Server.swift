@@ -74,6 +74,12 @@ public final class Server: @unchecked Sendable {
         events(RequestLogger.event("model ready", [("model", .string(engine.info.id))]))
     }
 
+    /// The engine's background warm-up has finished (see `Router.setWarm`).
+    public func setWarm(seconds: Double) {
+        router.setWarm()
+        events(RequestLogger.event("model warm", [("seconds", .double(seconds))]))
+    }
+
     /// Graceful shutdown: /readyz and new inference requests answer 503 at once; queued and running
     /// requests finish (for at most `timeout` seconds, default request timeout + 10 s); then the listener
     /// closes and the server stops. Blocks until stopped. Safe to call more than once.
