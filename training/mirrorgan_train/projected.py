@@ -180,7 +180,7 @@ def projected_d_loss(netD: ProjectedD, trunk: FrozenTrunk, real, fake, sent, gp_
     hinge = F.relu(1.0 - d_real).mean() + 0.5 * (F.relu(1.0 + d_fake).mean() + F.relu(1.0 + d_wrong).mean())
     loss = hinge
     target = torch.arange(b, device=m.device)
-    matching = 0.5 * (F.cross_entropy(match_scale * m, target) + F.cross_entropy(match_scale * m.t(), target))
+    matching = match_loss(m, match_scale)
     if match_weight > 0:
         loss = loss + match_weight * matching
     gp = torch.zeros((), device=real.device)
@@ -194,10 +194,57 @@ def projected_d_loss(netD: ProjectedD, trunk: FrozenTrunk, real, fake, sent, gp_
                   "acc": (m.argmax(1) == target).float().mean().item()}
 
 
-def projected_g_loss(netsD, trunk: FrozenTrunk, fakes, sent, augment=True, gen=None):
-    """The generator's hinge term, summed over stages: −D(fake, sentence)."""
-    total = 0.0
+def match_loss(m: torch.Tensor, scale: float, both: bool = True) -> torch.Tensor:
+    """Contrastive image-caption loss of an [images, sentences] logit matrix whose diagonal holds the pairs:
+    cross-entropy of scale × the logits against the own caption (and, with `both`, the own image)."""
+    target = torch.arange(m.shape[0], device=m.device)
+    loss = F.cross_entropy(scale * m, target)
+    return 0.5 * (loss + F.cross_entropy(scale * m.t(), target)) if both else loss
+
+
+@torch.no_grad()
+def cache_trunk_features(trunk: FrozenTrunk, images: torch.Tensor, size: int, batch: int = 64, augment=True,
+                         gen=None) -> list[torch.Tensor]:
+    """The trunk's tap features of `images` (float, [-1, 1]) read at `size`, once DiffAugmented as the GAN's
+    real images are: what `pretrain_match` trains the heads on without running the trunk at every step."""
+    parts = []
+    for i in range(0, images.shape[0], batch):
+        x = images[i:i + batch]
+        parts.append(trunk(diff_augment(x, gen) if augment else x, size))
+    return [torch.cat(p, 0) for p in zip(*parts)]
+
+
+def pretrain_match(netD: ProjectedD, opt: torch.optim.Optimizer, feats: list[torch.Tensor], sentences, steps: int,
+                   batch: int = 64, match_scale: float = 10.0, rng=None, log=print) -> float:
+    """Teaches a fresh discriminator's heads the image-caption match on cached real features before the GAN
+    starts (issue 17: inside the GAN the heads were still learning the match when the run ended, so the
+    adversarial term taught realism only). `sentences(rows)` gives a sentence feature per cached image (a random
+    caption of it each call). Returns the last in-batch accuracy (own caption ranked first of `batch`)."""
+    n = feats[0].shape[0]
+    acc = 0.0
+    for step in range(1, steps + 1):
+        rows = torch.from_numpy(rng.choice(n, batch, replace=False))
+        m = netD.match([f[rows] for f in feats], sentences(rows))
+        loss = match_loss(m, match_scale)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == steps:
+            acc = (m.argmax(1) == torch.arange(batch)).float().mean().item()
+            log(f"match pre-training {step}/{steps}: loss {loss.item():.3f}, in-batch accuracy {acc:.2f}")
+    return acc
+
+
+def projected_g_loss(netsD, trunk: FrozenTrunk, fakes, sent, augment=True, gen=None, match_weight=0.0,
+                     match_scale=10.0):
+    """The generator's terms, summed over stages: the hinge term −D(fake, sentence) and, with `match_weight`,
+    a contrastive term asking each stage's heads to pick a fake's own caption among the batch's (XMC-GAN's
+    image-sentence contrastive loss, with the discriminator's heads as the judge). Returns (adv, match)."""
+    adv, match = 0.0, torch.zeros(())
     for netD, fake in zip(netsD, fakes):
         x = diff_augment(fake, gen) if augment else fake
-        total = total - netD.logits(trunk(x, netD.input_size), sent).mean()
-    return total
+        m = netD.match(trunk(x, netD.input_size), sent)
+        adv = adv - m.diagonal().mean()
+        if match_weight > 0:
+            match = match + match_loss(m, match_scale, both=False)
+    return adv, match

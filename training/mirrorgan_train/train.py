@@ -26,7 +26,8 @@ import torch.nn.functional as F
 
 from . import data as D
 from .losses import discriminator_loss, generator_adv_loss, kl_loss, sent_loss, stream_loss, words_loss
-from .projected import FrozenTrunk, make_projected_discriminators, projected_d_loss, projected_g_loss
+from .projected import (FrozenTrunk, cache_trunk_features, make_projected_discriminators, pretrain_match,
+                        projected_d_loss, projected_g_loss)
 from .models import (CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, Backbone, ModelConfig,
                      make_discriminators, weights_init)
 
@@ -368,14 +369,16 @@ def cmd_gan(args):
     optsD = [torch.optim.Adam(d.parameters(), lr=args.lr_d, betas=betas) for d in netsD]
     ema = [p.detach().clone() for p in netG.parameters()]
     it, phase_it = 0, 0
+    fresh_d = [True] * S  # which discriminators start untrained (for --d-pretrain-steps)
     ck = gan_checkpoint_path(args.run)
     if os.path.exists(ck):
         st = load_cpu(ck)
         netG.load_state_dict(st["G"])
         same_d = st.get("d_kind", "paper") == args.d_kind and not args.fresh_d
         if same_d:  # a checkpoint of the other recipe (or --fresh-d) keeps its G only; the discriminators start afresh
-            for d, sd in zip(netsD, st["D"]):
+            for i, (d, sd) in enumerate(zip(netsD, st["D"])):
                 d.load_state_dict(sd)
+                fresh_d[i] = False
         ema = [a.to(dev) for a in st["G_ema"]]
         it = st["it"]
         if st["stages"] == S and same_d:  # same phase: resume the optimisers too
@@ -395,6 +398,8 @@ def cmd_gan(args):
     rng = np.random.default_rng(args.seed + it)
     fixed = fixed_sample_inputs(caps, cfg, text_enc, dev)
     os.makedirs(os.path.join(args.run, "samples"), exist_ok=True)
+    if projected and args.d_pretrain_steps > 0 and any(fresh_d):
+        pretrain_fresh_heads(args, netsD, optsD, fresh_d, trunk, text_enc, imgs, caps, cfg, gen, dev)
     prog, stop, start = Progress(args.iters, args.minutes, every=10), StopFlag(), phase_it
     netG.train()
     for d in netsD:
@@ -435,12 +440,14 @@ def cmd_gan(args):
         adv = kl = ls = torch.zeros(())
         if not warm:
             netG.zero_grad()
+            gm = torch.zeros(())
             if projected:
-                adv = projected_g_loss(netsD, trunk, fakes, sent, augment=args.augment, gen=gen)
+                adv, gm = projected_g_loss(netsD, trunk, fakes, sent, augment=args.augment, gen=gen,
+                                           match_weight=args.g_match_weight)
             else:
                 adv = generator_adv_loss(netsD, fakes, sent)
             kl = kl_loss(mu, logvar)
-            errG = adv + kl
+            errG = adv + kl + args.g_match_weight * gm
             if use_stream:
                 k = args.stream_images or args.batch
                 _, glob = bb(fakes[-1][:k])
@@ -453,7 +460,9 @@ def cmd_gan(args):
                     a.mul_(0.999).add_(p.detach(), alpha=0.001)
         it += 1
         phase_it += 1
-        prog.report(phase_it, start, D=sum(d_losses), G_adv=adv.item(), stream=ls.item(), kl=kl.item(), **d_parts)
+        extra = {"G_match": gm.item()} if projected and not warm and args.g_match_weight > 0 else {}
+        prog.report(phase_it, start, D=sum(d_losses), G_adv=adv.item(), stream=ls.item(), kl=kl.item(), **extra,
+                    **d_parts)
         if phase_it % args.sample_every == 0:
             write_samples(netG, ema, fixed, cfg, S, os.path.join(args.run, "samples", f"s{S}_{it:06d}.png"))
         if phase_it % args.checkpoint_every == 0:
@@ -463,6 +472,36 @@ def cmd_gan(args):
     checkpoint()
     write_samples(netG, ema, fixed, cfg, S, os.path.join(args.run, "samples", f"s{S}_{it:06d}.png"))
     print(f"GAN saved at iteration {it} (phase {phase_it}, stages {S}) after {prog.elapsed() / 60:.1f} min")
+
+
+def pretrain_fresh_heads(args, netsD, optsD, fresh_d, trunk, text_enc, imgs, caps, cfg, gen, dev):
+    """--d-pretrain-steps: each untrained projected discriminator first learns the image-caption match on cached
+    trunk features of --d-pretrain-images real training images at its stage's size (random captions each step),
+    so that from the GAN's first iteration its conditional logits carry the text."""
+    n = min(args.d_pretrain_images, imgs.shape[0])
+    rng = np.random.default_rng(args.seed + 7)
+    idx = np.sort(rng.choice(imgs.shape[0], n, replace=False))
+    sampler = D.CaptionSampler(caps, "train", cfg.words_num, seed=args.seed + 8)
+
+    def sentences(rows):
+        c, lens, _ = sampler(idx[rows.numpy()])
+        c, lens, _ = D.trim(c, lens)
+        with torch.no_grad():
+            return text_enc(c.to(dev), lens)[1]
+
+    t0 = time.time()
+    for i, netD in enumerate(netsD):
+        if not fresh_d[i]:
+            continue
+        feats = []
+        for j in range(0, n, 256):  # level i of the pyramid, a few hundred images at a time (memory)
+            real = D.pyramid(D.to_unit(imgs[torch.from_numpy(idx[j:j + 256]).to(dev)]))[i]
+            feats.append(cache_trunk_features(trunk, real, netD.input_size, augment=args.augment, gen=gen))
+        feats = [torch.cat(f, 0) for f in zip(*feats)]
+        acc = pretrain_match(netD, optsD[i], feats, sentences, args.d_pretrain_steps, batch=min(64, n), rng=rng,
+                             log=lambda m, i=i: print(f"D{i}: {m}", flush=True))
+        print(f"D{i}: match pre-trained on {n} images ({netD.input_size}² trunk input) in "
+              f"{(time.time() - t0) / 60:.1f} min, last in-batch accuracy {acc:.2f}", flush=True)
 
 
 def snapshot(netG, it, stages, cfg, run):
@@ -574,6 +613,14 @@ def main(argv=None):
                     help="projected: weight of the matching-aware gradient penalty (DF-GAN: 2, power 6)")
     sp.add_argument("--match-weight", dest="match_weight", type=float, default=1.0,
                     help="projected: weight of the heads' contrastive image-caption match loss on real images")
+    sp.add_argument("--d-pretrain-steps", dest="d_pretrain_steps", type=int, default=0,
+                    help="projected: steps of match pre-training for each untrained discriminator, on cached "
+                         "trunk features of real images, before the GAN starts")
+    sp.add_argument("--d-pretrain-images", dest="d_pretrain_images", type=int, default=3000,
+                    help="projected: real training images cached for --d-pretrain-steps")
+    sp.add_argument("--g-match-weight", dest="g_match_weight", type=float, default=0.0,
+                    help="projected: weight of the generator's contrastive term (its fake picked among the batch's "
+                         "captions by the heads)")
     sp.add_argument("--stream-stage1", dest="stream_stage1", action="store_true",
                     help="also apply lambda1 * STREAM in a 64²-only phase (--stages 1), to the 64² image")
     sp.add_argument("--stream-images", dest="stream_images", type=int, default=0,
