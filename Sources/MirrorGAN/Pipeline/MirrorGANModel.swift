@@ -9,6 +9,9 @@ public final class MirrorGANModel: Sendable {
     public let tokenizer: Tokenizer
     /// R-precision candidates: test captions as token ids.
     public let captionBank: [[Int]]
+    /// The class id of each bank caption (`class_ids` in caption_bank.json, optional): the evaluation protocol
+    /// draws candidates from other classes (`mirrorgan eval`).
+    public let captionClasses: [Int]?
     private let bankCache = BankFeatureCache()
     /// File → sha256, as verified against the MANIFEST.
     public let checksums: [String: String]
@@ -39,7 +42,7 @@ public final class MirrorGANModel: Sendable {
         vocabulary = vocab.ixtoword
         tokenizer = Tokenizer(vocabulary: vocab.ixtoword)
 
-        struct Bank: Decodable { let captions: [[Int]] }
+        struct Bank: Decodable { let captions: [[Int]]; let class_ids: [Int]? }
         let bank: Bank = try Self.decodeJSON(directory, "caption_bank.json")
         let n = config.textEncoder.nWords
         if let bad = bank.captions.firstIndex(where: { $0.isEmpty || $0.contains { $0 <= 0 || $0 >= n } }) {
@@ -49,7 +52,12 @@ public final class MirrorGANModel: Sendable {
             throw ModelLoadError.invalidConfig(file: "caption_bank.json",
                                                message: "needs ≥ \(config.rPrecision.candidates) captions, has \(bank.captions.count)")
         }
+        if let classes = bank.class_ids, classes.count != bank.captions.count {
+            throw ModelLoadError.invalidConfig(file: "caption_bank.json",
+                                               message: "class_ids has \(classes.count) entries for \(bank.captions.count) captions")
+        }
         captionBank = bank.captions
+        captionClasses = bank.class_ids
 
         var params = 0
         func open<T>(_ name: String, _ build: (WeightReader) throws -> T) throws -> T {

@@ -37,15 +37,18 @@ public struct GenerationOptions: Sendable {
     public var returnIntermediates: Bool
     /// Beam width of the redescription (1 = greedy, as the official `sample()`).
     public var beamSize: Int
+    /// Who draws R-precision's candidates: serving's protocol by default, the evaluation's for `mirrorgan eval`.
+    public var candidates: CandidatePicker
 
     public init(seed: UInt64, n: Int = 1, meanOnly: Bool = false, returnAttention: Bool = false,
-                returnIntermediates: Bool = false, beamSize: Int = 1) {
+                returnIntermediates: Bool = false, beamSize: Int = 1, candidates: CandidatePicker = .bankCaptions) {
         self.seed = seed
         self.n = n
         self.meanOnly = meanOnly
         self.returnAttention = returnAttention
         self.returnIntermediates = returnIntermediates
         self.beamSize = beamSize
+        self.candidates = candidates
     }
 
     public static let maxImages = 8
@@ -58,7 +61,29 @@ public struct RPrecision: Sendable, Equatable {
     public var candidates: Int
     /// Cosine between the image's DAMSM feature and the caption's sentence feature.
     public var cosine: Float
+    /// Candidates whose cosine equals the caption's exactly (e.g. the same caption under another class): serving's
+    /// rank counts them in the caption's favour, the evaluation protocol as misses (`RPrecisionEvaluation.isHit`).
+    public var tiedCandidates: Int = 0
     public var hit: Bool { rank == 1 }
+}
+
+/// Who draws an image's R-precision candidates from the caption bank; both draw `next() % bank.count` from
+/// MirrorRNG(imageSeed XOR 0x5DEECE66D), without repeats.
+public enum CandidatePicker: Sendable {
+    /// Serving: captions whose text differs from the query's (`MirrorRNG.candidateIndices`).
+    case bankCaptions
+    /// Evaluation: captions of another class than `classes[query]` (`RPrecisionEvaluation.otherClassCandidates`),
+    /// `classes` holding one class id per bank caption.
+    case otherClasses(classes: [Int], query: Int)
+
+    func pick(imageSeed: UInt64, bank: [[Int]], query: [Int], k: Int) -> [Int] {
+        switch self {
+        case .bankCaptions:
+            return MirrorRNG.candidateIndices(imageSeed: imageSeed, bank: bank, query: query, k: k)
+        case let .otherClasses(classes, queryIndex):
+            return RPrecisionEvaluation.otherClassCandidates(imageSeed: imageSeed, query: queryIndex, classes: classes, k: k)
+        }
+    }
 }
 
 public struct Redescription: Sendable, Equatable {
@@ -133,7 +158,8 @@ extension MirrorGANModel {
             _ = local
             let red = try clock.time("captioner") { try redescribe(global: global, beam: options.beamSize) }
             let rp = try clock.time("rprecision") {
-                try rPrecision(imageCode: imageEncoder.code(global), sentence: sentence, query: ids, imageSeed: seed)
+                try rPrecision(imageCode: imageEncoder.code(global), sentence: sentence, query: ids, imageSeed: seed,
+                               candidates: options.candidates)
             }
             var result = GeneratedImage(seed: seed, image: image, png: png, redescription: red, rPrecision: rp)
             if options.returnIntermediates, out.images.count == 3 {
@@ -155,17 +181,19 @@ extension MirrorGANModel {
         return Redescription(text: tokens.joined(separator: " "), tokens: tokens, ids: decoded.ids, logProbs: decoded.logProbs)
     }
 
-    /// Rank of the true caption among itself and the bank candidates drawn for `imageSeed`, by cosine
+    /// Rank of the true caption among itself and the bank candidates `picker` draws for `imageSeed`, by cosine
     /// between the image's DAMSM global feature `[1, nef]` and each sentence feature.
-    public func rPrecision(imageCode: Tensor, sentence: Tensor, query: [Int], imageSeed: UInt64) throws -> RPrecision {
+    public func rPrecision(imageCode: Tensor, sentence: Tensor, query: [Int], imageSeed: UInt64,
+                           candidates picker: CandidatePicker = .bankCaptions) throws -> RPrecision {
         let k = config.rPrecision.candidates - 1
-        let picks = MirrorRNG.candidateIndices(imageSeed: imageSeed, bank: captionBank, query: query, k: k)
+        let picks = picker.pick(imageSeed: imageSeed, bank: captionBank, query: query, k: k)
         let trueCos = cosineSimilarity(imageCode.data, sentence.data)
-        var better = 0
+        var better = 0, tied = 0
         try forEachBankSentence(picks) { feature in
-            if cosineSimilarity(imageCode.data, feature) > trueCos { better += 1 }
+            let c = cosineSimilarity(imageCode.data, feature)
+            if c > trueCos { better += 1 } else if c == trueCos { tied += 1 }
         }
-        return RPrecision(rank: 1 + better, candidates: picks.count + 1, cosine: trueCos)
+        return RPrecision(rank: 1 + better, candidates: picks.count + 1, cosine: trueCos, tiedCandidates: tied)
     }
 
     /// Any RGB image → STREAM caption. The image is brought to the backbone's square input as in training:

@@ -77,6 +77,14 @@ public struct TokenizedCaption: Sendable, Equatable {
     public var unknownWords: [String]
     /// More than `Tokenizer.maxWords` known words: only the first ones were used.
     public var truncated: Bool
+
+    /// A caption already in ids (`mirrorgan eval` feeds the caption bank's captions this way).
+    public init(ids: [Int], tokens: [String], unknownWords: [String] = [], truncated: Bool = false) {
+        self.ids = ids
+        self.tokens = tokens
+        self.unknownWords = unknownWords
+        self.truncated = truncated
+    }
 }
 
 /// Why a caption cannot be used. The server answers 422. (Invalid UTF-8 never gets here: a caption arrives as a
