@@ -2,6 +2,9 @@
 
   caption text -> tokens -> STEM -> CA (+eps) -> G_NET (3 stages) -> 256 px image
   image -> backbone -> STREAM greedy redescription; image -> DAMSM global feature -> R-precision rank
+The trunks are the ones model.json names (backbones.py): EfficientNet-Lite0 shared by DAMSM and STREAM, or the
+official Inception-v3 (DAMSM) and ResNet-152 (STREAM, its own trunk) of a converted directory; a model without
+STREAM ("stream": null) gives no redescription.
 
 Caption rules (the same in Swift, Sources/MirrorGAN/Pipeline/Tokenizer.swift):
   * official cleaning (lower-case, runs of word characters, ASCII only); out-of-vocabulary words are
@@ -19,8 +22,9 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file
 
+from .backbones import build_trunk
 from .data import encode_words
-from .models import CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, Backbone, ModelConfig
+from .models import CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, ModelConfig
 from .rng import candidate_indices, image_seed, noise
 
 MAX_CAPTION_BYTES = 2048
@@ -44,31 +48,40 @@ class ReferenceModel:
                                ngf=m["generator"]["ngf"], z_dim=m["generator"]["z_dim"],
                                condition_dim=m["generator"]["condition_dim"], r_num=m["generator"]["r_num"],
                                branch_num=m["generator"]["branch_num"], glam=m["generator"]["glam"],
-                               cap_embed=m["stream"]["embed_size"], cap_hidden=m["stream"]["hidden_size"],
-                               max_seq_length=m["stream"]["max_seq_length"])
+                               **({} if m["stream"] is None else {
+                                   "cap_embed": m["stream"]["embed_size"], "cap_hidden": m["stream"]["hidden_size"],
+                                   "max_seq_length": m["stream"]["max_seq_length"]}))
         cfg = self.cfg
         ld = lambda n: load_file(os.path.join(model_dir, n + ".safetensors"))
         self.text_encoder = RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef)
         self.text_encoder.load_state_dict(ld("text_encoder"))
         self.generator = G_NET(cfg)
         self.generator.load_state_dict(ld("generator"), strict=False)  # no num_batches_tracked
-        self.backbone = Backbone(pretrained=False)
-        self.backbone.net.load_state_dict(ld("backbone"), strict=False)  # no _fc
-        self.image_encoder = CNN_ENCODER(cfg.nef)
+        bb = m["backbone"]
+        self.backbone = build_trunk(bb, ld("backbone"))  # the DAMSM image encoder's trunk
+        self.image_encoder = CNN_ENCODER(cfg.nef, bb["local_channels"], bb["global_channels"])
         self.image_encoder.load_state_dict(ld("image_encoder"))
-        self.stream_encoder = CAPTION_CNN(cfg.cap_embed)
-        self.stream_encoder.load_state_dict(ld("stream_encoder"), strict=False)
-        self.stream_decoder = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words, max_seq_length=cfg.max_seq_length)
-        self.stream_decoder.load_state_dict(ld("stream_decoder"))
-        for mod in (self.text_encoder, self.generator, self.backbone, self.image_encoder, self.stream_encoder,
-                    self.stream_decoder):
-            mod.eval()
+        # STREAM: none (AttnGAN releases), on the shared trunk, or on its own (converted MirrorGAN: ResNet-152)
+        self.stream_encoder = self.stream_decoder = None
+        self.stream_backbone = self.backbone
+        if m["stream"] is not None:
+            sb = m.get("stream_backbone")
+            if sb is not None:
+                self.stream_backbone = build_trunk(sb, ld("stream_backbone"))
+            self.stream_encoder = CAPTION_CNN(cfg.cap_embed, (sb or bb)["global_channels"])
+            self.stream_encoder.load_state_dict(ld("stream_encoder"), strict=False)
+            self.stream_decoder = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words,
+                                              max_seq_length=cfg.max_seq_length)
+            self.stream_decoder.load_state_dict(ld("stream_decoder"))
+        for mod in (self.text_encoder, self.generator, self.image_encoder, self.stream_encoder, self.stream_decoder):
+            if mod is not None:
+                mod.eval()
         with open(os.path.join(model_dir, "vocab.json")) as f:
             self.ixtoword = json.load(f)["ixtoword"]
         self.wordtoix = {w: i for i, w in enumerate(self.ixtoword)}
         with open(os.path.join(model_dir, "caption_bank.json")) as f:
             self.bank = json.load(f)["captions"]
-        self.end_token = bool(m["stream"].get("end_token", False))
+        self.end_token = bool(m["stream"] and m["stream"].get("end_token", False))
 
     # ---------------------------------------------------------------------------------------------
     def encode_caption(self, text: str):
@@ -112,8 +125,10 @@ class ReferenceModel:
 
     @torch.no_grad()
     def redescribe(self, img):
-        """img [3,H,W] in [-1,1] -> (ids without <end>, per-token log-probabilities)."""
-        _, glob = self.backbone(img.unsqueeze(0))
+        """img [3,H,W] in [-1,1] -> (ids without <end>, per-token log-probabilities); ([], []) without STREAM."""
+        if self.stream_decoder is None:
+            return [], []
+        _, glob = self.stream_backbone(img.unsqueeze(0))
         ids, lps = self.stream_decoder.sample(self.stream_encoder(glob), stop_at_end=self.end_token)
         out_ids, out_lp = [], []
         for t, lp in zip(ids[0].tolist(), lps[0].tolist()):

@@ -186,6 +186,17 @@ class CNN_ENCODER(nn.Module):
     def heads(self, local, glob):
         return self.emb_features(local), self.emb_cnn_code(glob)
 
+    def forward(self, x, align_corners=True):  # [-1, 1] straight in: no ImageNet normalisation (pitfall 15)
+        x = F.interpolate(x, size=(299, 299), mode="bilinear", align_corners=align_corners)
+        for name in INCEPTION_PARTS[:13]:
+            x = getattr(self, name)(x)
+            if name in ("Conv2d_2b_3x3", "Conv2d_4a_3x3"):
+                x = F.max_pool2d(x, kernel_size=3, stride=2)
+        local = x
+        for name in INCEPTION_PARTS[13:]:
+            x = getattr(self, name)(x)
+        return self.heads(local, F.avg_pool2d(x, kernel_size=8).flatten(1))
+
 
 class CAPTION_CNN(nn.Module):
     def __init__(self, embed_size=256):
@@ -195,7 +206,8 @@ class CAPTION_CNN(nn.Module):
         self.linear = nn.Linear(2048, embed_size)
         self.bn = nn.BatchNorm1d(embed_size, momentum=0.01)
 
-    def forward(self, images):
+    def forward(self, images):  # resized to 224 as nn.Upsample(bilinear) does today; no normalisation (pitfall 13)
+        images = F.interpolate(images, size=(224, 224), mode="bilinear", align_corners=False)
         return self.bn(self.linear(self.resnet(images).flatten(1)))
 
 

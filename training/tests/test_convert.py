@@ -16,6 +16,8 @@ from safetensors.torch import load_file
 
 from mirrorgan_train import convert as C
 from mirrorgan_train import export
+from mirrorgan_train.pipeline import ReferenceModel
+from mirrorgan_train.rng import candidate_indices
 from mirrorgan_train.models import CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, ModelConfig
 
 import official_layout as O
@@ -186,9 +188,31 @@ def test_mirrorgan_files_convert_and_match(tmp_path, image_encoder_file):
             assert torch.allclose(a, c, atol=1e-5)
     assert_nothing_written(tmp_path / "not-there")  # and no staging directory beside the output
 
+    # The reference pipeline serves the converted directory: the DAMSM image code through the Inception-v3 trunk
+    # equals the official CNN_ENCODER's, and a request's R-precision rank is the one the official modules give.
+    ref = ReferenceModel(str(out))
+    assert ref.stream_decoder is None and ref.redescribe(torch.zeros(3, 64, 64)) == ([], [])
+    text = " ".join(WORDS[i] for i in (4, 8, 1, 6, 2))
+    r = ref.generate(text, seed=3)
+    got = r["images"][0]
+    img = got["images"][-1].unsqueeze(0)
+    with torch.no_grad():
+        region, code = ie(img)
+        local, glob = ref.backbone(img)
+        region1, code1 = ref.image_encoder(local, glob)
+        assert torch.allclose(code, code1, rtol=1e-4, atol=1e-5 * code.abs().max().item())
+        assert torch.allclose(region, region1, rtol=1e-4, atol=1e-5 * region.abs().max().item())
+        sims = []
+        for c in [r["ids"]] + [ref.bank[j] for j in candidate_indices(got["seed"], ref.bank, r["ids"], 99)]:
+            sent = mods["text_encoder"](torch.tensor([c]), torch.tensor([len(c)]))[1][0]
+            sims.append(torch.nn.functional.cosine_similarity(code[0], sent, dim=0).item())
+    assert got["rank"] == 1 + sum(x > sims[0] for x in sims[1:]) and got["redescription"] == ""
+
 
 def test_attngan_generator_detected(tmp_path, image_encoder_file):
     paths, mods = write_inputs(tmp_path, glam=False)
+    pre041 = {k: v for k, v in mods["generator"].state_dict().items() if "num_batches_tracked" not in k}
+    O.save_legacy(pre041, paths["generator"])  # as PyTorch < 0.4.1 saved it: no BN counters
     out = tmp_path / "attngan"
     assert run(argv(paths, image_encoder_file[0], out, "--name", "attngan-birds")) == "AttnGAN"
     meta = json.load(open(out / "model.json"))
@@ -243,11 +267,18 @@ def test_stream_resnet152_converts_and_matches(tmp_path, image_encoder_file):
         assert torch.allclose(feat, cnn.resnet(x).flatten(1), atol=1e-5)
         head = CAPTION_CNN(8, global_channels=2048).eval()
         head.load_state_dict(load_file(str(out / "stream_encoder.safetensors")))
-        assert torch.allclose(head(feat), cnn(x), atol=1e-5)
+        assert torch.allclose(head(feat), cnn.bn(cnn.linear(cnn.resnet(x).flatten(1))), atol=1e-5)
         dec = CAPTION_RNN(8, 16, len(WORDS) + 1).eval()
         dec.load_state_dict(load_file(str(out / "stream_decoder.safetensors")))
         f = torch.randn(3, 8)
         assert torch.equal(dec.sample(f, stop_at_end=False)[0], rnn.sample(f))
+
+    # The reference pipeline on the converted directory: STREAM on its own ResNet-152 trunk, 224² input.
+    ref = ReferenceModel(str(out))
+    img = torch.rand(3, 256, 256) * 2 - 1
+    ids, _ = ref.redescribe(img)
+    with torch.no_grad():
+        assert ids == rnn.sample(cnn(img.unsqueeze(0)))[0].tolist() and len(ids) == 20  # no <end>: always 20
 
 
 def test_birds_preset_full_widths(tmp_path, image_encoder_file):
