@@ -88,7 +88,11 @@ def staged_dir(out, replace=False):
         if os.path.exists(out):
             old = tmp + ".old"
             os.rename(out, old)
-            os.rename(tmp, out)
+            try:
+                os.rename(tmp, out)
+            except BaseException:
+                os.rename(old, out)  # the previous directory back in place
+                raise
             shutil.rmtree(old)
         else:
             os.rename(tmp, out)
