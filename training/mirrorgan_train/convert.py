@@ -55,6 +55,8 @@ def _read(path, kind, flag, ema=True):
 
 
 def convert(args) -> str:
+    if os.path.exists(args.out) and not args.force:  # before reading hundreds of MB (staged_dir checks again)
+        raise ConvertError(f"{os.path.abspath(args.out)} already exists (pass --force to replace it)")
     if (args.stream_encoder is None) != (args.stream_decoder is None):
         raise ConvertError("--stream-encoder and --stream-decoder go together (STREAM is both or neither)")
     official = read_config(args.config)

@@ -7,6 +7,7 @@ CNN_ENCODER copies; the ResNet-152 trunk of STREAM's encoder is described here d
 """
 from __future__ import annotations
 
+from .backbones import INCEPTION_BLOCKS
 from .convert_inputs import ConvertError
 from .models import CAPTION_RNN, G_NET, RNN_ENCODER, ModelConfig
 
@@ -77,11 +78,6 @@ def generator_shapes(cfg: ModelConfig) -> dict:
 
 def stream_decoder_shapes(cfg: ModelConfig) -> dict:
     return _shapes(CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words))
-
-
-INCEPTION_BLOCKS = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "Conv2d_3b_1x1", "Conv2d_4a_3x3", "Mixed_5b",
-                    "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d", "Mixed_6e", "Mixed_7a",
-                    "Mixed_7b", "Mixed_7c"]
 
 
 def inception_trunk_shapes() -> dict:
