@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import pickle
 import pickletools
@@ -302,9 +303,27 @@ def test_birds_preset_full_widths(tmp_path, image_encoder_file):
     assert meta["generator"]["ngf"] == 32 and meta["text_encoder"]["n_words"] == 5450
 
 
+def test_expected_shapes_match_the_specs_parameter_counts():
+    """Birds widths (spec §1.2, §5.1, §6.1): STREAM encoder 58,668,864 and decoder 5,768,010 parameters at 5450
+    words, DAMSM image encoder 22,506,720; the ResNet-152 shapes are written out in convert_layout, not built."""
+    from mirrorgan_train import convert_layout as CL
+
+    cfg = ModelConfig(n_words=5450)
+    params = lambda shapes: sum(math.prod(s) for k, s in shapes.items() if "running" not in k)
+    assert params(CL.stream_encoder_shapes(cfg)) == 58_668_864
+    assert params(CL.stream_decoder_shapes(cfg)) == 5_768_010
+    assert params(CL.image_encoder_shapes(cfg)) == 22_506_720
+    assert len(CL.stream_encoder_shapes(cfg)) == 937 - 156  # the spec's 937 entries less 156 BN counters
+    resnet = {k: tuple(v.shape) for k, v in torchvision.models.resnet152(weights=None).state_dict().items()
+              if not k.startswith("fc.") and "num_batches" not in k}
+    assert CL.resnet152_trunk_shapes() == resnet
+
+
 def test_coco_preset_and_wrong_preset(tmp_path, image_encoder_file):
-    paths, _ = write_inputs(tmp_path)
-    te = O.randomise(O.RNN_ENCODER(len(WORDS) + 1, nhidden=256), 1)
+    """COCO widths (GF_DIM 48, R_NUM 3) and COCO's 27,297-word vocabulary (text encoder 8,629,420 parameters)."""
+    coco_words = [f"w{i}" for i in range(1, 27297)]
+    paths, _ = write_inputs(tmp_path, words=coco_words)
+    te = O.randomise(O.RNN_ENCODER(27297, nhidden=256), 1)
     O.save_legacy(te.state_dict(), paths["text_encoder"])
     torch.save(O.G_NET(ngf=48, r_num=3, glam=False).state_dict(), paths["generator"])
     ie = O.CNN_ENCODER(nef=256)
@@ -317,6 +336,11 @@ def test_coco_preset_and_wrong_preset(tmp_path, image_encoder_file):
     run(args)
     meta = json.load(open(tmp_path / "coco" / "model.json"))
     assert (meta["generator"]["ngf"], meta["generator"]["r_num"], meta["text_encoder"]["words_num"]) == (48, 3, 12)
+    assert meta["text_encoder"]["n_words"] == 27297
+    assert len(json.load(open(tmp_path / "coco" / "vocab.json"))["ixtoword"]) == 27297
+    assert sum(v.numel() for v in load_file(str(tmp_path / "coco" / "text_encoder.safetensors")).values()) == 8_629_420
+    gsd = load_file(str(tmp_path / "coco" / "generator.safetensors"))
+    assert sum(v.numel() for k, v in gsd.items() if "running" not in k) == 13_811_456  # AttnGAN COCO G (spec §3.8)
     assert json.load(open(tmp_path / "coco" / "caption_bank.json"))["class_ids"][:6] == [0, 0, 0, 0, 0, 1]
 
 
