@@ -70,7 +70,7 @@ def image_encoder_file(tmp_path_factory):
 
 
 def write_inputs(d, glam=True, yaml_text=TINY_YAML, words=WORDS, n_test=12, seed=0):
-    """Tiny official files in d: config YAML, py2 captions pickle, text encoder, generator. Returns paths and modules."""
+    """Tiny official files in d: config YAML, py2 captions pickle, text encoder, generator -> (paths, modules)."""
     d = str(d)
     paths = {"config": os.path.join(d, "bird.yml"), "captions": os.path.join(d, "captions.pickle"),
              "text_encoder": os.path.join(d, "text_encoder200.pth"), "generator": os.path.join(d, "netG_epoch_600.pth")}
@@ -176,8 +176,9 @@ def test_mirrorgan_files_convert_and_match(tmp_path, image_encoder_file):
     for b in (0, 1):  # batch 1: the official mask tiling is only right for one caption (pitfall 7)
         z, eps = torch.randn(1, 100), torch.randn(1, 100)
         with torch.no_grad():
-            imgs0, maps0, mu0, _ = mods["generator"](z, s0[b:b + 1], w0[b:b + 1, :, :lens[b]], mask[b:b + 1, :lens[b]], eps)
-            imgs1, maps1, mu1, _, _ = g(z, s1[b:b + 1], w1[b:b + 1, :, :lens[b]], mask[b:b + 1, :lens[b]], eps)
+            n = int(lens[b])
+            imgs0, maps0, mu0, _ = mods["generator"](z, s0[b:b + 1], w0[b:b + 1, :, :n], mask[b:b + 1, :n], eps)
+            imgs1, maps1, mu1, _, _ = g(z, s1[b:b + 1], w1[b:b + 1, :, :n], mask[b:b + 1, :n], eps)
         assert [i.shape[-1] for i in imgs1] == [64, 128, 256]
         for a, c in zip(imgs0 + maps0 + [mu0], imgs1 + maps1 + [mu1]):
             assert torch.allclose(a, c, atol=1e-5), (a - c).abs().max()
@@ -283,7 +284,7 @@ def test_stream_resnet152_converts_and_matches(tmp_path, image_encoder_file):
 
 
 def test_birds_preset_full_widths(tmp_path, image_encoder_file):
-    """The official birds widths: parameter counts as the spec gives them (G 7,105,392; STEM 2,075,320 at 5450 words)."""
+    """The official birds widths: parameter counts as the spec gives them (G 7,105,392; STEM 2,075,320, 5450 words)."""
     words = [f"w{i}" for i in range(1, 5450)]
     paths, _ = write_inputs(tmp_path, words=words)
     te = O.randomise(O.RNN_ENCODER(5450), 1)
@@ -350,8 +351,9 @@ def test_class_info_goes_into_the_bank(tmp_path, image_encoder_file):
     run(argv(paths, image_encoder_file[0], tmp_path / "o", "--class-info", str(tmp_path / "class_info.pickle")))
     assert json.load(open(tmp_path / "o" / "caption_bank.json"))["class_ids"] == [3, 3, 3, 3, 9, 9, 9, 9, 1, 1, 2, 2]
     O.write_py2_pickle([3, 3], tmp_path / "class_info.pickle")
-    expect_error(argv(paths, image_encoder_file[0], tmp_path / "o2", "--class-info", str(tmp_path / "class_info.pickle")),
-                 tmp_path / "o2", "2 class ids", "12 test captions = 6 images at 2 captions per image")
+    info = str(tmp_path / "class_info.pickle")
+    expect_error(argv(paths, image_encoder_file[0], tmp_path / "o2", "--class-info", info), tmp_path / "o2",
+                 "2 class ids", "12 test captions = 6 images at 2 captions per image")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -371,8 +373,8 @@ def test_not_a_pickle(tmp_path, image_encoder_file):
     paths, _ = write_inputs(tmp_path)
     open(paths["text_encoder"], "w").write("<html>404 Not Found</html>")
     out = tmp_path / "out"
-    expect_error(argv(paths, image_encoder_file[0], out), out, "text_encoder200.pth: not a PyTorch checkpoint or pickle",
-                 "b'<htm'")
+    expect_error(argv(paths, image_encoder_file[0], out), out,
+                 "text_encoder200.pth: not a PyTorch checkpoint or pickle", "b'<htm'")
     torch.save(O.RNN_ENCODER(len(WORDS) + 1, nhidden=16), paths["text_encoder"])  # a whole module: never unpickled
     expect_error(argv(paths, image_encoder_file[0], out), out, "text_encoder200.pth: holds Python objects other than "
                  "tensors", "save module.state_dict() instead", "Unsupported class official_layout.RNN_ENCODER")
