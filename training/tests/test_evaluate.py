@@ -181,3 +181,13 @@ def test_evaluate_end_to_end(tiny, tiny_model, tmp_path):
     from PIL import Image
 
     assert Image.open(os.path.join(out, "grid.png")).size[0] == 4 * 256 + 3 * 2
+
+
+def test_evaluate_without_fid_and_figures(tiny, tiny_model, tmp_path):
+    out = str(tmp_path / "eval")
+    E.main(["--weights", tiny_model, "--data", tiny, "--out", out, "--images", "3", "--classifier-train", "12",
+            "--batch", "4", "--threads", "1", "--no-fid", "--no-figures", "--cache-dir", str(tmp_path / "cache")])
+    r = json.load(open(os.path.join(out, "results.json")))
+    assert r["protocol"]["fid"] is None and "fid" not in r["models"]["main"] and r["figures"] == {}
+    assert sorted(os.listdir(out)) == ["results.json"]
+    assert any(f.startswith("backbone_") for f in os.listdir(tmp_path / "cache"))  # real features cached
