@@ -189,9 +189,16 @@ def projected_d_loss(netD: ProjectedD, trunk: FrozenTrunk, real, fake, sent, gp_
         norm = torch.sqrt(sum(g.flatten(1).pow(2).sum(1) for g in grads) + 1e-12)
         gp = gp_weight * norm.pow(gp_power).mean()
         loss = loss + gp
-    return loss, {"hinge": hinge.item(), "gp": gp.item(), "match": matching.item(), "real": d_real.mean().item(),
+    return loss, {"real_code": pair_code([f.detach() for f in real_f]),
+                  "hinge": hinge.item(), "gp": gp.item(), "match": matching.item(), "real": d_real.mean().item(),
                   "fake": d_fake.mean().item(), "wrong": d_wrong.mean().item(),
                   "acc": (m.argmax(1) == target).float().mean().item()}
+
+
+def pair_code(feats: list[torch.Tensor]) -> torch.Tensor:
+    """An image's code for the paired-image term: the two deepest taps (strides 16 and 32) averaged over
+    locations, concatenated and L2-normalised ([B, 112 + 320])."""
+    return F.normalize(torch.cat([feats[-2].mean(dim=(2, 3)), feats[-1].mean(dim=(2, 3))], 1), dim=1)
 
 
 def match_loss(m: torch.Tensor, scale: float, both: bool = True) -> torch.Tensor:
@@ -236,15 +243,24 @@ def pretrain_match(netD: ProjectedD, opt: torch.optim.Optimizer, feats: list[tor
 
 
 def projected_g_loss(netsD, trunk: FrozenTrunk, fakes, sent, augment=True, gen=None, match_weight=0.0,
-                     match_scale=10.0):
-    """The generator's terms, summed over stages: the hinge term −D(fake, sentence) and, with `match_weight`,
-    a contrastive term asking each stage's heads to pick a fake's own caption among the batch's (XMC-GAN's
-    image-sentence contrastive loss, with the discriminator's heads as the judge). Returns (adv, match)."""
-    adv, match = 0.0, torch.zeros(())
-    for netD, fake in zip(netsD, fakes):
+                     match_scale=10.0, real_codes=None, pair_tau=0.1):
+    """The generator's terms, summed over stages: the hinge term −D(fake, sentence); with `match_weight`, a
+    contrastive term asking each stage's heads to pick a fake's own caption among the batch's (XMC-GAN's
+    image-sentence loss, the discriminator's heads as the judge); with `real_codes` (each stage's real images'
+    `pair_code`, in batch order), XMC-GAN's image-image contrastive term in the frozen trunk's feature space: a
+    fake has to be nearer its own caption's real image than the batch's other real images (cosine / pair_tau).
+    The caption is all that links a fake to its real image, so this term teaches the text (colours, parts)
+    directly, from the first iteration, without waiting for a discriminator to learn the match.
+    Returns (adv, match, pair)."""
+    adv, match, pair = 0.0, torch.zeros(()), torch.zeros(())
+    for i, (netD, fake) in enumerate(zip(netsD, fakes)):
         x = diff_augment(fake, gen) if augment else fake
-        m = netD.match(trunk(x, netD.input_size), sent)
+        feats = trunk(x, netD.input_size)
+        m = netD.match(feats, sent)
         adv = adv - m.diagonal().mean()
         if match_weight > 0:
             match = match + match_loss(m, match_scale, both=False)
-    return adv, match
+        if real_codes is not None:
+            sim = pair_code(feats) @ real_codes[i].t()
+            pair = pair + F.cross_entropy(sim / pair_tau, torch.arange(sim.shape[0], device=sim.device))
+    return adv, match, pair

@@ -103,8 +103,8 @@ def test_losses_train_the_heads_not_the_trunk_and_reach_the_generator(trunk):
     assert fake.grad is None  # the discriminator's step does not reach G
     assert all(p.grad is not None for p in d.parameters())
     assert all(p.grad is None for p in trunk.parameters())
-    g, match = P.projected_g_loss([d], trunk, [fake], sent, gen=torch.Generator().manual_seed(0))
-    assert match.item() == 0.0  # match_weight 0: the hinge term alone
+    g, match, pair = P.projected_g_loss([d], trunk, [fake], sent, gen=torch.Generator().manual_seed(0))
+    assert match.item() == 0.0 and pair.item() == 0.0  # no match weight, no real codes: the hinge term alone
     g.backward()
     assert fake.grad is not None and (fake.grad != 0).any()
 
@@ -116,13 +116,34 @@ def test_generator_match_term_is_cross_entropy_of_the_heads_match_matrix(trunk):
     d = P.ProjectedD(nef=8, input_size=32, width=8)
     fake = (torch.rand(4, 3, 32, 32) * 2 - 1).requires_grad_(True)
     sent = torch.randn(4, 8)
-    adv, match = P.projected_g_loss([d], trunk, [fake], sent, augment=False, match_weight=1.0, match_scale=3.0)
+    adv, match, _ = P.projected_g_loss([d], trunk, [fake], sent, augment=False, match_weight=1.0, match_scale=3.0)
     m = d.match(trunk(fake, 32), sent)
     expect = -torch.log_softmax(3.0 * m, dim=1).diagonal().mean()
     assert torch.allclose(match, expect, atol=1e-6)
     assert torch.allclose(adv, -m.diagonal().mean(), atol=1e-6)
     match.backward()
     assert fake.grad is not None and (fake.grad != 0).any()
+
+
+def test_generator_pair_term_pulls_a_fake_toward_its_own_real_image(trunk):
+    """The image-image term = CE(cos(pair_code(fake_i), real code_j) / tau, j = i), recomputed by hand; it is
+    lower when the fakes are their own real images than when they are the batch's real images in another order."""
+    torch.manual_seed(7)
+    d = P.ProjectedD(nef=8, input_size=32, width=8)
+    real = torch.rand(4, 3, 32, 32) * 2 - 1
+    codes = P.pair_code(trunk(real, 32))
+    assert torch.allclose(codes.norm(dim=1), torch.ones(4), atol=1e-5) and codes.shape == (4, 112 + 320)
+    fake = (torch.rand(4, 3, 32, 32) * 2 - 1).requires_grad_(True)
+    sent = torch.randn(4, 8)
+    _, _, pair = P.projected_g_loss([d], trunk, [fake], sent, augment=False, real_codes=[codes], pair_tau=0.5)
+    sim = P.pair_code(trunk(fake, 32)) @ codes.t() / 0.5
+    assert torch.allclose(pair, -torch.log_softmax(sim, 1).diagonal().mean(), atol=1e-6)
+    pair.backward()
+    assert fake.grad is not None and (fake.grad != 0).any()
+    own = P.projected_g_loss([d], trunk, [real], sent, augment=False, real_codes=[codes], pair_tau=0.5)[2]
+    shuffled = P.projected_g_loss([d], trunk, [real.roll(1, 0)], sent, augment=False, real_codes=[codes],
+                                  pair_tau=0.5)[2]
+    assert own < shuffled
 
 
 def test_cached_trunk_features_are_the_trunks_taps_in_batches(trunk):
@@ -173,9 +194,9 @@ def test_gan_with_the_projected_recipe_runs_resumes_and_keeps_g_keys(tmp_path):
     train.main(["stream", *common, "--iters", "1", "--batch", "4"])
     proj = ["--d-kind", "projected", "--d-sizes", "32", "32", "64", "--d-width", "8"]
     train.main(["gan", *common, "--iters", "2", "--stages", "1", "--batch", "4", *proj, "--d-pretrain-steps", "2",
-                "--d-pretrain-images", "6", "--g-match-weight", "1"])
+                "--d-pretrain-images", "6", "--g-match-weight", "1", "--g-pair-weight", "1", "--ca-rescale", "3", "0.3"])
     ck = torch.load(os.path.join(run, "gan.pt"))
-    assert ck["d_kind"] == "projected" and ck["it"] == 2 and len(ck["D"]) == 1
+    assert ck["d_kind"] == "projected" and ck["it"] == 2 and len(ck["D"]) == 1 and ck["ca_rescaled"]
     train.main(["gan", *common, "--iters", "3", "--stages", "1", "--batch", "4", *proj])  # resumes its phase
     assert torch.load(os.path.join(run, "gan.pt"))["phase_it"] == 3
     train.main(["gan", *common, "--iters", "1", "--stages", "3", "--batch", "2", "--lambda1", "20", *proj])
@@ -196,3 +217,21 @@ def test_gan_with_the_projected_recipe_runs_resumes_and_keeps_g_keys(tmp_path):
     # Switching recipe keeps G and starts the discriminators afresh.
     train.main(["gan", *common, "--iters", "1", "--stages", "3", "--batch", "2"])
     assert torch.load(os.path.join(run, "gan.pt"))["d_kind"] == "paper"
+
+
+def test_ca_rescale_scales_the_mean_and_sets_sigma_keeping_keys():
+    """rescale_conditioning: mu → k·mu for every sentence, logvar → 2 ln sigma (to the gate's sigmoid(8)), and the
+    generator's state_dict keys and shapes unchanged."""
+    from mirrorgan_train.models import G_NET, ModelConfig
+
+    torch.manual_seed(8)
+    g = G_NET(ModelConfig(n_words=20, nef=16, ngf=8, z_dim=8, condition_dim=6, branch_num=1))
+    sent = torch.randn(5, 16)
+    mu0, _ = g.ca_net.encode(sent)
+    keys = {k: v.shape for k, v in g.state_dict().items()}
+    train.rescale_conditioning(g, 3.0, 0.25)
+    mu1, logvar1 = g.ca_net.encode(sent)
+    assert torch.allclose(mu1, 3.0 * mu0, atol=1e-6)
+    expect = 2.0 * np.log(0.25) * torch.sigmoid(torch.tensor(8.0))
+    assert torch.allclose(logvar1, expect.expand_as(logvar1), atol=1e-6)
+    assert {k: v.shape for k, v in g.state_dict().items()} == keys
