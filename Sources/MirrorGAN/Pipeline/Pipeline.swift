@@ -142,26 +142,16 @@ extension MirrorGANModel {
         var clock = StageClock()
         let ids = tokenized.ids
         let (words, sentence) = try clock.time("text_encoder") { try textEncoder.encode([ids]) }
-        let g = config.generator
         var images = [GeneratedImage]()
         for i in 0..<options.n {
             let seed = MirrorRNG.imageSeed(options.seed, index: i)
-            let noise = MirrorRNG.noise(imageSeed: seed, zDim: g.zDim, conditionDim: g.conditionDim)
-            let eps = options.meanOnly ? [Float](repeating: 0, count: g.conditionDim) : noise.epsilon
-            let out = try clock.time("generator") {
-                try generator(z: Tensor(shape: [1, g.zDim], data: noise.z), sentence: sentence, words: words,
-                              lengths: [ids.count], epsilon: Tensor(shape: [1, g.conditionDim], data: eps))
+            clock.startLap()
+            let pass = try imagePass(words: words, sentence: sentence, ids: ids, imageSeed: seed, options: options) {
+                clock.lap($0.timingName)
             }
-            guard let image = out.images.last else { throw PipelineError.invalidOption("generator produced no image") }
-            let png = try clock.time("encode") { try PNG.encode(image) }
-            let (local, global) = try clock.time("backbone") { try backbone(image) }
-            _ = local
-            let red = try clock.time("captioner") { try redescribe(global: global, beam: options.beamSize) }
-            let rp = try clock.time("rprecision") {
-                try rPrecision(imageCode: imageEncoder.code(global), sentence: sentence, query: ids, imageSeed: seed,
-                               candidates: options.candidates)
-            }
-            var result = GeneratedImage(seed: seed, image: image, png: png, redescription: red, rPrecision: rp)
+            let out = pass.generated
+            var result = GeneratedImage(seed: seed, image: pass.image, png: pass.png,
+                                        redescription: redescription(pass.caption), rPrecision: pass.rPrecision)
             if options.returnIntermediates, out.images.count == 3 {
                 result.image64 = out.images[0]
                 result.image128 = out.images[1]
@@ -172,13 +162,6 @@ extension MirrorGANModel {
             images.append(result)
         }
         return GenerationResult(caption: tokenized, images: images, timings: clock.timings)
-    }
-
-    func redescribe(global: Tensor, beam: Int) throws -> Redescription {
-        let feature = try captionEncoder(global)
-        let decoded = beam <= 1 ? try captionDecoder.greedy(feature) : try captionDecoder.beamSearch(feature, beam: beam)
-        let tokens = words(decoded.ids)
-        return Redescription(text: tokens.joined(separator: " "), tokens: tokens, ids: decoded.ids, logProbs: decoded.logProbs)
     }
 
     /// Rank of the true caption among itself and the bank candidates `picker` draws for `imageSeed`, by cosine
@@ -209,7 +192,7 @@ extension MirrorGANModel {
         let small = try image.boxShrunk(fx: Swift.max(1, image.width / side), fy: Swift.max(1, image.height / side))
         let t = try small.tensor().reshaped([1, 3, small.height, small.width])
         let (_, global) = try backbone(t)
-        return try redescribe(global: global, beam: beamSize)
+        return redescription(try decodeCaption(global: global, beam: beamSize))
     }
 
     /// Encoded image bytes (PNG, JPEG or WebP, recognised by signature) → caption. Decoding errors, including

@@ -44,18 +44,25 @@ public struct MirrorRNG: Sendable {
     /// r = sqrt(−2 ln u1), θ = 2π·u2; emit r·cos θ then r·sin θ (Double, rounded to Float). For an odd
     /// `count` the second value of the last pair is discarded (the generator keeps no spare).
     public mutating func normals(count: Int) -> [Float] {
-        var out = [Float]()
-        out.reserveCapacity(max(count, 0) + 1)
-        while out.count < count {
+        [Float](unsafeUninitializedCapacity: max(count, 0)) { buffer, initialized in
+            fillNormals(buffer)
+            initialized = buffer.count
+        }
+    }
+
+    /// `normals(count: out.count)` written into `out`: pairs (cos, sin) from one Box–Muller draw each, the odd
+    /// last pair's sine dropped (the next draw starts from a fresh pair).
+    public mutating func fillNormals(_ out: UnsafeMutableBufferPointer<Float>) {
+        var i = 0
+        while i < out.count {
             let u1 = 1.0 - uniform()
             let u2 = uniform()
             let r = (-2.0 * Foundation.log(u1)).squareRoot()
             let theta = 2.0 * Double.pi * u2
-            out.append(Float(r * Foundation.cos(theta)))
-            out.append(Float(r * Foundation.sin(theta)))
+            out[i] = Float(r * Foundation.cos(theta))
+            if i + 1 < out.count { out[i + 1] = Float(r * Foundation.sin(theta)) }
+            i += 2
         }
-        if out.count > count { out.removeLast(out.count - count) }
-        return out
     }
 
     /// Seed of image `index` of a request seeded with `seed`: seed + index, wrapping.
@@ -69,6 +76,20 @@ public struct MirrorRNG: Sendable {
         var rng = MirrorRNG(seed: imageSeed)
         let z = rng.normals(count: zDim)
         let epsilon = rng.normals(count: conditionDim)
+        return (z, epsilon)
+    }
+
+    /// `noise(imageSeed:zDim:conditionDim:)` as `[1, zDim]` and `[1, conditionDim]` tensors, written straight into
+    /// the thread's tensor arena (no heap allocation in steady state); ε is all zeros with `meanOnly` (it is still
+    /// drawn, so z never depends on the option).
+    public static func noiseTensors(imageSeed: UInt64, zDim: Int, conditionDim: Int,
+                                    meanOnly: Bool = false) -> (z: Tensor, epsilon: Tensor) {
+        var rng = MirrorRNG(seed: imageSeed)
+        let z = Tensor.filled([1, zDim]) { rng.fillNormals($0) }
+        let epsilon = Tensor.filled([1, conditionDim]) { d in
+            rng.fillNormals(d)
+            if meanOnly { d.update(repeating: 0) }
+        }
         return (z, epsilon)
     }
 

@@ -63,9 +63,9 @@ struct Bench: ParsableCommand {
         let n = c.textEncoder.nWords
         let ids = (0..<tokens).map { 1 + $0 % (n - 1) }
         let seed: UInt64 = 0
-        let noise = MirrorRNG.noise(imageSeed: seed, zDim: c.generator.zDim, conditionDim: c.generator.conditionDim)
-        let z = try Tensor(shape: [1, c.generator.zDim], data: noise.z)
-        let eps = try Tensor(shape: [1, c.generator.conditionDim], data: noise.epsilon)
+        // The request path's options for this image (serving's defaults: greedy redescription, bank candidates).
+        let passOptions = GenerationOptions(seed: seed)
+        let generatorStages = c.generator.branchNum
 
         var samples: [String: [Double]] = [:]
         let order = ["text_encoder", "generator_stage1", "generator_stage2", "generator_stage3", "generator",
@@ -74,7 +74,6 @@ struct Bench: ParsableCommand {
         let slot = Dictionary(uniqueKeysWithValues: order.enumerated().map { ($1, $0) })
         func at(_ k: String) -> Int { slot[k] ?? 0 }
         let stageSlots = [at("generator_stage1"), at("generator_stage2"), at("generator_stage3")]
-        func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
         func ms(_ a: UInt64, _ b: UInt64) -> Double { Double(b - a) / 1e6 }
         var checksum: Double = 0
         var lastImages: [Tensor] = []
@@ -82,71 +81,61 @@ struct Bench: ParsableCommand {
         let tracer = AllocationCounter.tracer()
         var allocations: [UInt64] = []
         var stageAllocations: [String: [UInt64]] = [:]
-        var times = [Double](repeating: .nan, count: order.count)
-        var allocs = [UInt64?](repeating: nil, count: order.count)
+        // Per-stage times and allocations, reset in place each iteration (no allocation of its own).
+        var timer = StageTimer(slots: order.count, allocationCount: allocationCount)
         var generatorCPU = 0.0
+        let generatorSlot = at("generator")
         for it in 0..<(warmup + iterations) {
-            for i in times.indices { times[i] = .nan; allocs[i] = nil }
-            let allocs0 = allocationCount?() ?? 0
-            var allocsMark = allocs0
-            // Heap allocations since the previous stage ended (with the LD_PRELOAD counter only).
-            func countAllocations(_ stage: Int) {
-                guard let allocationCount else { return }
-                let c = allocationCount()
-                allocs[stage] = c - allocsMark
-                allocsMark = c
-            }
             let trace = it == warmup + iterations - 1 ? tracer : nil
             trace?(true)
-            let tReq = now()
-            var t = now()
+            timer.begin()
             let (words, sentence) = try model.textEncoder.encode([ids])
-            times[at("text_encoder")] = ms(t, now())
-            countAllocations(at("text_encoder"))
-            let tGen = now()
+            timer.ended(at("text_encoder"))
             let cpuGen = Self.cpuNanoseconds()
-            t = tGen
-            let out = try model.generator.forward(z: z, sentence: sentence, words: words, lengths: [ids.count],
-                                                  epsilon: eps) { stage in
-                let e = now()
-                if stage < stageSlots.count {
-                    times[stageSlots[stage]] = ms(t, e)
-                    countAllocations(stageSlots[stage])
+            let genStart = timer.lastEnd
+            let images: [Tensor]
+            if generatorOnly {
+                let noise = MirrorRNG.noiseTensors(imageSeed: seed, zDim: c.generator.zDim, conditionDim: c.generator.conditionDim)
+                images = try model.generator.forward(z: noise.z, sentence: sentence, words: words, lengths: [ids.count],
+                                                     epsilon: noise.epsilon) { k in
+                    if k < stageSlots.count { timer.ended(stageSlots[k]) }
+                    if k + 1 == generatorStages {
+                        timer.record(generatorSlot, since: genStart)
+                        generatorCPU = ms(cpuGen, Self.cpuNanoseconds())
+                    }
+                }.images
+            } else {
+                // The request path itself: what `generate` runs for each image, reported stage by stage.
+                let pass = try model.imagePass(words: words, sentence: sentence, ids: ids, imageSeed: seed,
+                                               options: passOptions) { stage in
+                    switch stage {
+                    case let .generatorStage(k):
+                        if k - 1 < stageSlots.count { timer.ended(stageSlots[k - 1]) }
+                        if k == generatorStages {
+                            timer.record(generatorSlot, since: genStart)
+                            generatorCPU = ms(cpuGen, Self.cpuNanoseconds())
+                        }
+                    case .encode: timer.ended(at("png_encode"))
+                    case .backbone: timer.ended(at("backbone"))
+                    case .captioner: timer.ended(at("stream_decoding"))
+                    case .rprecision: timer.ended(at("r_precision"))
+                    }
                 }
-                t = e
+                images = pass.generated.images
             }
-            times[at("generator")] = ms(tGen, now())
-            generatorCPU = ms(cpuGen, Self.cpuNanoseconds())
-            guard let image = out.images.last else { throw ValidationError("the generator produced no image") }
-            if !generatorOnly {
-                t = now()
-                _ = try PNG.encode(image)
-                times[at("png_encode")] = ms(t, now())
-                countAllocations(at("png_encode"))
-                t = now()
-                let (_, global) = try model.backbone(image)
-                times[at("backbone")] = ms(t, now())
-                countAllocations(at("backbone"))
-                t = now()
-                _ = try model.captionDecoder.greedy(model.captionEncoder(global))
-                times[at("stream_decoding")] = ms(t, now())
-                countAllocations(at("stream_decoding"))
-                t = now()
-                _ = try model.rPrecision(imageCode: model.imageEncoder.code(global), sentence: sentence, query: ids,
-                                         imageSeed: seed)
-                times[at("r_precision")] = ms(t, now())
-                countAllocations(at("r_precision"))
-            }
-            times[at("request")] = ms(tReq, now())
-            let requestAllocations = (allocationCount?() ?? 0) - allocs0
+            guard let image = images.last else { throw ValidationError("the generator produced no image") }
+            timer.record(at("request"), since: timer.start)
+            let requestAllocations = (allocationCount?() ?? 0) - timer.allocationsAtStart
             trace?(false)
             checksum = image.data.reduce(0) { $0 + Double($1) }
-            lastImages = out.images
+            lastImages = images
             if it >= warmup {
-                for (i, k) in order.enumerated() where !times[i].isNaN { samples[k, default: []].append(times[i]) }
+                for (i, k) in order.enumerated() where !timer.times[i].isNaN { samples[k, default: []].append(timer.times[i]) }
                 samples["generator_cpu", default: []].append(generatorCPU)
                 if allocationCount != nil { allocations.append(requestAllocations) }
-                for (i, k) in order.enumerated() { if let v = allocs[i] { stageAllocations[k, default: []].append(v) } }
+                for (i, k) in order.enumerated() {
+                    if let v = timer.allocations[i] { stageAllocations[k, default: []].append(v) }
+                }
             }
         }
 
@@ -223,4 +212,52 @@ struct Bench: ParsableCommand {
         }
         return nil
     }
+}
+
+/// The bench's stage clock: each stage's wall time since the previous stage ended and, with the LD_PRELOAD counter,
+/// its heap allocations. A value kept across iterations and reset in place, and mutated only from non-escaping
+/// closures, so that the bookkeeping itself never allocates (it would count as the request's).
+private struct StageTimer {
+    private(set) var times: [Double]
+    private(set) var allocations: [UInt64?]
+    private let allocationCount: (() -> UInt64)?
+    private(set) var start: UInt64 = 0
+    private(set) var lastEnd: UInt64 = 0
+    private(set) var allocationsAtStart: UInt64 = 0
+    private var allocationMark: UInt64 = 0
+
+    init(slots: Int, allocationCount: (() -> UInt64)?) {
+        times = [Double](repeating: .nan, count: slots)
+        allocations = [UInt64?](repeating: nil, count: slots)
+        self.allocationCount = allocationCount
+    }
+
+    private static func now() -> UInt64 { DispatchTime.now().uptimeNanoseconds }
+
+    /// A new request: every slot cleared, the clock and the allocation count taken.
+    mutating func begin() {
+        for i in times.indices {
+            times[i] = .nan
+            allocations[i] = nil
+        }
+        allocationsAtStart = allocationCount?() ?? 0
+        allocationMark = allocationsAtStart
+        start = Self.now()
+        lastEnd = start
+    }
+
+    /// The stage in `slot` ended now: its time since the previous end, and the allocations since then.
+    mutating func ended(_ slot: Int) {
+        let e = Self.now()
+        times[slot] = Double(e - lastEnd) / 1e6
+        lastEnd = e
+        if let allocationCount {
+            let c = allocationCount()
+            allocations[slot] = c - allocationMark
+            allocationMark = c
+        }
+    }
+
+    /// A span that is not a stage of its own (the generator's three stages together, the whole request).
+    mutating func record(_ slot: Int, since t0: UInt64) { times[slot] = Double(Self.now() - t0) / 1e6 }
 }
