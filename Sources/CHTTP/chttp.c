@@ -1,5 +1,9 @@
 // chttp: libmicrohttpd front end. See include/chttp.h for the contract.
 //
+// Why one file of ~700 lines: everything here is one state machine around MHD's callbacks (request state, its
+// reference count, suspend/resume, quiesce and stop) sharing static helpers and the server struct; split across
+// files those would become extern and the life of a request (below) would no longer read in one place.
+//
 // Life of a request (one `chttp_request`, reference counted):
 //   1. First access-handler call (headers only): allocate state (ref held by MHD, dropped in
 //      NOTIFY_COMPLETED). A Content-Length above the cap is answered 413 right here, so the body is never read.
