@@ -18,6 +18,8 @@ typedef struct {
     size_t err_capacity;
 } cpng_error_context;
 
+// Deliberately the same four lines as cjpeg_set_error and cwebp_set_error: each shim is a SwiftPM target of its own, and sharing
+// them would take a fourth C target for one function.
 static void cpng_set_error(char *err, size_t capacity, const char *message) {
     if (err != NULL && capacity > 0) {
         snprintf(err, capacity, "%s", message);

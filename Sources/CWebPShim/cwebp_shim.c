@@ -7,6 +7,8 @@
 
 #include <webp/decode.h>
 
+// Deliberately the same four lines as cpng_set_error and cjpeg_set_error: each shim is a SwiftPM target of its own, and sharing
+// them would take a fourth C target for one function.
 static void cwebp_set_error(char *err, size_t capacity, const char *message) {
     if (err != NULL && capacity > 0) {
         snprintf(err, capacity, "%s", message);
