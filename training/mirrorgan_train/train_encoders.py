@@ -1,0 +1,186 @@
+"""The encoder stages, in the paper's order: `features` (the frozen Lite0 trunk's real-image features), `stem`
+(STEM: the DAMSM text and image encoders) and `stream` (STREAM: the captioner)."""
+from __future__ import annotations
+
+import os
+import time
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from . import data as D
+from .losses import sent_loss, stream_loss, words_loss
+from .models import CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, RNN_ENCODER, Backbone
+from .train_common import Progress, StopFlag, features_path, load_config, load_cpu, pick_device, resume, save
+
+def cmd_features(args):
+    dev = pick_device(args.device)
+    caps = D.CaptionSet(args.data)
+    # channels-last halves the Lite0 forward on this CPU (docs/TRAINING.md, iteration cost); fp32 so that the
+    # features match what the runtime computes.
+    bb = Backbone(pretrained=True).eval().to(dev, memory_format=torch.channels_last)
+    out = {}
+    for split in ("train", "test"):
+        imgs = D.load_images(args.data, split, caps)
+        limit = args.limit if split == "train" else args.test_limit
+        n = imgs.shape[0] if not limit else min(limit, imgs.shape[0])
+        loc = torch.empty(n, 112, 14, 14, dtype=torch.float16)
+        glo = torch.empty(n, 1280, dtype=torch.float32)
+        t0 = time.time()
+        for s in range(0, n, args.batch):
+            x = D.to_unit(imgs[s : s + args.batch].to(dev)).contiguous(memory_format=torch.channels_last)
+            l, g = bb(x)
+            loc[s : s + len(x)] = l.half().cpu()
+            glo[s : s + len(x)] = g.cpu()
+            if (s // args.batch) % 20 == 0:
+                print(f"features {split} {s + len(x)}/{n} {(s + len(x)) / (time.time() - t0):.1f} img/s", flush=True)
+        out[split] = {"local": loc, "global": glo}
+    save(out, features_path(args.data))
+    print("wrote", features_path(args.data))
+
+
+# --------------------------------------------------------------------------------------------------
+# STEM: DAMSM pretraining of the text encoder together with the image heads
+# --------------------------------------------------------------------------------------------------
+def cmd_stem(args):
+    torch.manual_seed(args.seed)
+    dev = pick_device(args.device)
+    caps = D.CaptionSet(args.data)
+    cfg = load_config(args.run, caps, args)
+    feats = load_cpu(features_path(args.data))
+    loc, glo = feats["train"]["local"].to(dev), feats["train"]["global"].to(dev)  # local stays fp16
+    n = loc.shape[0]
+    text_enc = RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef).to(dev)
+    img_enc = CNN_ENCODER(cfg.nef).to(dev)
+    params = list(text_enc.parameters()) + list(img_enc.parameters())
+    opt = torch.optim.Adam(params, lr=args.lr, betas=(0.5, 0.999))
+    ck = os.path.join(args.run, "stem.pt")
+    it = resume(ck, {"text_encoder": text_enc, "image_encoder": img_enc}, opt, "STEM")
+    sampler = D.CaptionSampler(caps, "train", cfg.words_num, seed=args.seed + it)
+    classes = np.asarray(caps.class_ids["train"])
+    rng = np.random.default_rng(args.seed + it)
+    prog, stop, start = Progress(args.iters, args.minutes), StopFlag(), it
+    w0 = w1 = torch.zeros(())  # the last word loss computed (reported between word-loss iterations)
+    text_enc.train()
+    img_enc.train()
+    if args.freeze_text:
+        # Head-only phase: the text encoder that the generator is conditioned on stays as it is (eval mode, as it
+        # serves: no dropout) and only the image heads learn to match its sentence features. The optimiser state
+        # keeps its layout (Adam skips parameters without gradients), so the checkpoint resumes either way.
+        text_enc.eval()
+        for p in text_enc.parameters():
+            p.requires_grad_(False)
+    while not prog.done(it) and not stop.stop:
+        idx = rng.choice(n, args.batch, replace=False)
+        c, lens, _ = sampler(idx)
+        c, lens, _ = D.trim(c, lens)
+        tidx = torch.from_numpy(idx).to(dev)
+        words, sent = text_enc(c.to(dev), lens)
+        code = img_enc.emb_cnn_code(glo[tidx])
+        s0, s1 = sent_loss(code, sent, classes[idx], args.gamma3)
+        loss = s0 + s1
+        # The word loss costs several times the sentence loss on CPU (an attention pass per image-caption pair),
+        # so it may run every --words-every iterations; the sentence loss, which R-precision measures, runs every
+        # iteration.
+        if it % args.words_every == 0 and not args.freeze_text:  # region features only for the word loss
+            region = img_enc.emb_features(loc[tidx].float())
+            w0, w1 = words_loss(region, words, lens, classes[idx], args.gamma1, args.gamma2, args.gamma3)
+            loss = loss + w0 + w1
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(text_enc.parameters(), 0.25)
+        opt.step()
+        it += 1
+        prog.report(it, start, w=(w0 + w1).item(), s=(s0 + s1).item())
+    save({"text_encoder": text_enc.state_dict(), "image_encoder": img_enc.state_dict(), "opt": opt.state_dict(), "it": it}, ck)
+    acc = damsm_rprecision(text_enc.cpu(), img_enc.cpu(), args.data, feats["test"])
+    print(f"STEM saved at iteration {it}; real-image R-precision (docs/EVALUATION.md protocol, "
+          f"{acc['n']} test images) = {acc['mean']:.3f} ± {acc['std']:.3f}")
+
+
+@torch.no_grad()
+def damsm_rprecision(text_enc, img_enc, data, feats, n_images=500) -> dict:
+    """Real-image R-precision of a DAMSM pair on the evaluation's own protocol (evaluate.TestSet: the same
+    captions, 99 candidates and folds as docs/EVALUATION.md and `mirrorgan eval`)."""
+    from .evaluate import TestSet, fold_stats, r_precision_hits, sentence_features
+
+    was = text_enc.training, img_enc.training
+    text_enc.eval()
+    img_enc.eval()
+    ts = TestSet(data, n_images)
+    sent_all = sentence_features(SimpleNamespace(text_encoder=text_enc), ts.all_ids)  # reads model.text_encoder
+    _, code = img_enc(feats["local"][: ts.n].float(), feats["global"][: ts.n])
+    text_enc.train(was[0])
+    img_enc.train(was[1])
+    return fold_stats(r_precision_hits(code, sent_all, ts))
+
+
+# --------------------------------------------------------------------------------------------------
+# STREAM pretraining (captioner on the frozen backbone's pooled feature)
+# --------------------------------------------------------------------------------------------------
+def cmd_stream(args):
+    torch.manual_seed(args.seed)
+    dev = pick_device(args.device)
+    caps = D.CaptionSet(args.data)
+    cfg = load_config(args.run, caps, args)
+    feats = load_cpu(features_path(args.data))
+    glo = feats["train"]["global"].to(dev)
+    n = glo.shape[0]
+    cnn = CAPTION_CNN(cfg.cap_embed).to(dev)
+    rnn = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words, max_seq_length=cfg.max_seq_length).to(dev)
+    opt = torch.optim.Adam(list(cnn.parameters()) + list(rnn.parameters()), lr=args.lr)
+    ck = os.path.join(args.run, "stream.pt")
+    it = resume(ck, {"encoder": cnn, "decoder": rnn}, opt, "STREAM")
+    sampler = D.CaptionSampler(caps, "train", 32, seed=args.seed + it)  # whole captions (no subsampling)
+    rng = np.random.default_rng(args.seed + it)
+    prog, stop, start = Progress(args.iters, args.minutes), StopFlag(), it
+    cnn.train()
+    rnn.train()
+    while not prog.done(it) and not stop.stop:
+        idx = rng.choice(n, args.batch, replace=False)
+        c, lens, _ = sampler(idx)
+        c, lens, _ = D.trim(c, lens)
+        # --bf16: the forward under bf16 autocast (the cross-entropy in fp32): 3x cheaper on a CPU with AVX512-BF16
+        # at a loss drift of ~1e-5 (docs/TRAINING.md, iteration cost).
+        with torch.autocast(dev.type, dtype=torch.bfloat16, enabled=args.bf16):
+            loss = stream_loss(cnn, rnn, glo[torch.from_numpy(idx).to(dev)], c.to(dev), lens, end_token=True)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        it += 1
+        prog.report(it, start, ce=loss.item())
+    save({"encoder": cnn.state_dict(), "decoder": rnn.state_dict(), "opt": opt.state_dict(), "it": it}, ck)
+    q = stream_quality(cnn.cpu(), rnn.cpu(), caps, args.data, feats["test"]["global"])
+    for r, words in enumerate(q.pop("examples")):
+        print("test", r, "->", " ".join(words), "| ref:", " ".join(caps.ixtoword[t] for t in caps.caption("test", r, 0)))
+    print(f"STREAM saved at iteration {it}; real test images ({q['images']}): attribute-claim precision "
+          f"{q['claim_precision']:.3f} ({q['claims_per_caption']:.2f} claims per caption), BLEU-4 {q['bleu4']:.3f}")
+
+
+@torch.no_grad()
+def stream_quality(cnn, rnn, caps, data, glob, n_images=500) -> dict:
+    """STREAM on real test images, with the evaluation's own measures (evaluate.py): the precision of the
+    (attribute, value) claims its greedy captions make, and corpus BLEU-4 against the 10 references."""
+    from .attributes_classifier import load_meta
+    from .evaluate import claim_precision, corpus_bleu4, parse_claims, redescribe_batch
+
+    was = cnn.training, rnn.training
+    cnn.eval()
+    rnn.eval()
+    n = min(n_images, glob.shape[0])
+    # The evaluation's own greedy redescription (stops at <end>), so these numbers are evaluate.py's.
+    hyps = redescribe_batch(SimpleNamespace(stream_encoder=cnn, stream_decoder=rnn, end_token=True,
+                                            ixtoword=caps.ixtoword), glob[:n])
+    refs = [[[caps.ixtoword[t] for t in caps.caption("test", i, k)] for k in range(caps.cpi)] for i in range(n)]
+    truth = load_meta(data, "test", n)
+    cp = claim_precision([parse_claims(h) for h in hyps], [m["attributes"] for m in truth])
+    cnn.train(was[0])
+    rnn.train(was[1])
+    return {"images": n, "claim_precision": cp["precision"], "claims_per_caption": cp["claims_per_caption"],
+            "bleu4": corpus_bleu4(hyps, refs)["bleu4"], "examples": hyps[:4]}
+
+
+# --------------------------------------------------------------------------------------------------
+# GAN: G_NET with D_NET64/128/256, adversarial + lambda * STREAM + KL
+# --------------------------------------------------------------------------------------------------
