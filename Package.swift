@@ -38,7 +38,7 @@ let package = Package(
         .target(name: "MirrorGAN", dependencies: ["COpenBLAS", "CPNGShim", "CJPEGShim", "CWebPShim", .product(name: "Crypto", package: "swift-crypto")], path: "Sources/MirrorGAN",
                 swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
         // The server knows the model only through its `InferenceEngine` protocol, so routes are testable
-        // without weights; the executable plugs the MirrorGAN pipeline in.
+        // without weights; the executable plugs the MirrorGAN pipeline in (MirrorGANEngine's ModelEngine).
         .target(name: "MirrorGANServer", dependencies: ["CHTTP"], path: "Sources/MirrorGANServer",
                 resources: [.copy("Resources")]),
         // The runtime behind the server's `InferenceEngine` protocol (error mapping, attention maps), a library so

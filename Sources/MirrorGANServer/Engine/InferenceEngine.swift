@@ -1,4 +1,5 @@
-// The model as the server sees it. The executable plugs the MirrorGAN pipeline in; tests plug a fake in.
+// The model as the server sees it. The executable plugs the MirrorGAN pipeline in (`ModelEngine`, in the
+// MirrorGANEngine library); tests plug a fake in.
 // Everything here is plain data so the server never depends on the model runtime.
 
 /// What one generation request asks of the engine (already validated by the server).
@@ -6,7 +7,7 @@ public struct GenerationParams: Sendable, Equatable {
     public var caption: String
     /// Seed of the first image; image `i` uses `seed &+ UInt64(i)`.
     public var seed: UInt64
-    /// Number of images, 1...8.
+    /// Number of images, 1...`ModelInfo.limits.maxImages`.
     public var n: Int
     public var returnAttention: Bool
     /// Beam size of the re-description captioner.
