@@ -6,8 +6,7 @@ Writes Tests/Fixtures/kernels/*.safetensors (inputs, weights and outputs, float3
     training/.venv/bin/python training/mirrorgan_train/kernel_fixtures.py [--out Tests/Fixtures/kernels]
 
 Every case uses a fixed torch seed, small odd sizes, and covers the semantics that are easy to get
-subtly wrong: bilinear resize (both align_corners modes, up and down), avg pooling with and without
-count_include_pad, adaptive avg pooling, TF-SAME padded stride-2 convolutions (dense and depthwise),
+subtly wrong: bilinear resize (both align_corners modes, up and down), TF-SAME padded stride-2 convolutions (dense and depthwise),
 and a packed bidirectional LSTM over unequal lengths.
 """
 from __future__ import annotations
@@ -43,29 +42,6 @@ def bilinear() -> dict[str, torch.Tensor]:
         out[f"mixed_{tag}"] = F.interpolate(x, size=(2, 9), mode="bilinear", align_corners=ac)
         out[f"one_{tag}"] = F.interpolate(one, size=(3, 2), mode="bilinear", align_corners=ac)
     return out
-
-
-def avg_pool() -> dict[str, torch.Tensor]:
-    x = torch.randn(2, 3, 7, 6)
-    return {
-        "x": x,
-        "k3s2p1_include": F.avg_pool2d(x, 3, 2, 1, count_include_pad=True),
-        "k3s2p1_exclude": F.avg_pool2d(x, 3, 2, 1, count_include_pad=False),
-        "k32s12p11_include": F.avg_pool2d(x, (3, 2), (1, 2), (1, 1), count_include_pad=True),
-        "k32s12p11_exclude": F.avg_pool2d(x, (3, 2), (1, 2), (1, 1), count_include_pad=False),
-        "maxk3s2p1": F.max_pool2d(x, 3, 2, 1),
-    }
-
-
-def adaptive_pool() -> dict[str, torch.Tensor]:
-    x = torch.randn(2, 3, 7, 10)
-    return {
-        "x": x,
-        "out_3x4": F.adaptive_avg_pool2d(x, (3, 4)),
-        "out_1x1": F.adaptive_avg_pool2d(x, (1, 1)),
-        "out_5x7": F.adaptive_avg_pool2d(x, (5, 7)),
-        "out_9x13": F.adaptive_avg_pool2d(x, (9, 13)),
-    }
 
 
 def tf_same(size: int, kernel: int, stride: int) -> tuple[int, int]:
@@ -151,9 +127,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=REPO / "Tests" / "Fixtures" / "kernels")
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(20240611)
-    for name, build in (("bilinear", bilinear), ("avg_pool", avg_pool), ("adaptive_avg_pool", adaptive_pool),
-                        ("conv_same", conv_same), ("lstm", lstm)):
+    for k, (name, build) in enumerate((("bilinear", bilinear), ("conv_same", conv_same), ("lstm", lstm))):
+        torch.manual_seed(20240611 + k)  # one seed per file: a case added or removed leaves the others' values
         save_file(contiguous(build()), str(args.out / f"{name}.safetensors"))
     with open(args.out / "mirror_rng.json", "w") as f:
         json.dump(rng_reference(), f, indent=1)

@@ -35,7 +35,7 @@ class TestSet:
         # all test captions (flat index j * cpi + k) for the candidates
         self.all_ids = [list(c) for c in self.caps.captions["test"]]
         self.flat_class = np.repeat(self.classes, self.cpi)[: len(self.all_ids)]
-        # Candidates are drawn exactly as `mirrorgan eval` (Sources/mirrorgan/Eval.swift) draws them, so the
+        # Candidates are drawn exactly as `mirrorgan eval` (Sources/MirrorGAN/Pipeline/RPrecisionEvaluation.swift) draws them, so the
         # Swift and Python R-precision see the same 99 captions per image: MirrorRNG(i XOR 0x5DEECE66D),
         # index = next() % (number of test captions), accepted when its class differs and not drawn yet.
         self.candidates = np.zeros((self.n, R_CANDIDATES - 1), dtype=np.int64)
