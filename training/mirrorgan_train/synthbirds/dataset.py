@@ -176,7 +176,11 @@ def write_dataset(out: str, n_train: int, n_test: int, seed: int = 0, workers: i
                 _report()
     else:
         import multiprocessing as mp
-        ctx = mp.get_context("fork") if sys.platform != "win32" else mp.get_context()
+        # Not "fork": a process that has started threads (torch's, a test run's) can hand a forked worker a
+        # lock some other thread held at the fork, and the worker then waits on it forever (seen: the training
+        # suite hung in test_worker_count_does_not_change_output, a worker in futex_wait). The forkserver is a
+        # fresh single-threaded process, so its forks are safe.
+        ctx = mp.get_context("forkserver") if sys.platform != "win32" else mp.get_context()
         with ctx.Pool(workers) as pool:
             for res in pool.imap_unordered(_render_range, jobs):
                 for k, lines in res:
