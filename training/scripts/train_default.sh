@@ -37,15 +37,19 @@ stage stem   $PY -m mirrorgan_train.train stem $T --minutes $STEM_MIN --ngf $NGF
 stage stem2  $PY -m mirrorgan_train.train stem $T --minutes $STEM2_MIN --words-every 8
 stage stemhead $PY -m mirrorgan_train.train stem $T --minutes $HEAD_MIN --freeze-text --batch 96
 stage stream $PY -m mirrorgan_train.train stream $T --minutes $STREAM_MIN --bf16
-# The GAN. RECIPE=paper (default; the shipped generator): the official discriminators and BCE losses, STREAM on the
-# final stage only. RECIPE=projected (issue 17, docs/TRAINING.md; not yet better than paper, docs/EVALUATION.md):
-# text-conditioned heads over the frozen Lite0 trunk, hinge + MA-GP, DiffAugment, and lambda1 * STREAM already in
-# the 64² phase (8 images of each batch).
+# The GAN. RECIPE=paper (default; what a fresh clone can run end to end): the official discriminators and BCE
+# losses, STREAM on the final stage only. RECIPE=projected (issue 17, docs/TRAINING.md): text-conditioned heads over
+# the frozen Lite0 trunk, match-pre-trained before the GAN, hinge + MA-GP, DiffAugment, the generator's contrastive
+# terms, the CA rescaled for the short budget, and lambda1 * STREAM already in the 64² phase (8 images of each
+# batch). The shipped generator (seventh session) is the paper recipe's continued by this one
+# (INIT_G=<the paper recipe's generator.safetensors>); from scratch it has not been run yet.
 if [ "$RECIPE" = projected ]; then
   INIT=""; [ -n "$INIT_G" ] && INIT="--init-g $INIT_G"
-  P="--d-kind projected --lr-d 4e-4 --stream-images 8 --lambda1 $LAMBDA1 --snapshot-every 200"
-  stage gan1 $PY -m mirrorgan_train.train gan $T --minutes $GAN1_MIN --stages 1 --batch 32 --stream-stage1 $P $INIT
-  stage gan3 $PY -m mirrorgan_train.train gan $T --minutes $GAN3_MIN --stages 3 --batch 8 --d-warmup 50 $P
+  P="--d-kind projected --stream-images 8 --lambda1 $LAMBDA1 --g-match-weight 1 --g-pair-weight 0.5 --snapshot-every 200"
+  stage gan1 $PY -m mirrorgan_train.train gan $T --minutes $GAN1_MIN --stages 1 --batch 32 --stream-stage1 \
+      --d-pretrain-steps 1500 --ca-rescale 3 0.3 $P $INIT
+  stage gan3 $PY -m mirrorgan_train.train gan $T --minutes $GAN3_MIN --stages 3 --batch 8 --d-sizes 128 128 224 \
+      --d-pretrain-steps 600 --d-pretrain-images 2000 $P
 elif [ -z "$INIT_G" ]; then
   stage gan1 $PY -m mirrorgan_train.train gan $T --minutes $GAN1_MIN --stages 1 --batch 16
   stage gan3 $PY -m mirrorgan_train.train gan $T --minutes $GAN3_MIN --stages 3 --batch 8 --lambda1 $LAMBDA1

@@ -120,10 +120,13 @@ public enum SyntheticModel {
 
         // JSON files. STREAM without an end token: greedy decoding always runs max_seq_length steps.
         let vocab = ["<end>"] + (1..<w.nWords).map { "w\($0)" }
-        try JSONSerialization.data(withJSONObject: ["ixtoword": vocab]).write(to: URL(fileURLWithPath: dir + "/vocab.json"))
+        try JSONSerialization.data(withJSONObject: ["ixtoword": vocab], options: .sortedKeys).write(to: URL(fileURLWithPath: dir + "/vocab.json"))
         var captions = [[Int]]()
         for i in 0..<200 { captions.append((0..<(5 + i % 13)).map { 1 + Int(rng.nextUInt64() % UInt64(w.nWords - 1)) + 0 * $0 }) }
-        try JSONSerialization.data(withJSONObject: ["captions": captions, "class_ids": (0..<200).map { $0 % 50 }])
+        // Sorted keys: a dictionary's order is not fixed from one write to the next, and the MANIFEST hashes the bytes
+        // (the same seed must write the same files; SyntheticModelTests failed once on this in a full run).
+        try JSONSerialization.data(withJSONObject: ["captions": captions, "class_ids": (0..<200).map { $0 % 50 }],
+                                   options: .sortedKeys)
             .write(to: URL(fileURLWithPath: dir + "/caption_bank.json"))
         let modelJSON: [String: Any] = [
             "format_version": 1, "name": "official-birds-random", "description": "random weights, official birds widths",
