@@ -49,7 +49,7 @@ let package = Package(
             "MirrorGAN", "MirrorGANServer", "MirrorGANEngine",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/MirrorGANCLI"),
-        .testTarget(name: "MirrorGANTests", dependencies: ["MirrorGAN"], path: "Tests/MirrorGANTests"),
+        .testTarget(name: "MirrorGANTests", dependencies: ["MirrorGAN", "COpenBLAS"], path: "Tests/MirrorGANTests"),
         .testTarget(name: "MirrorGANServerTests", dependencies: ["MirrorGANServer"],
                     path: "Tests/MirrorGANServerTests"),
         .testTarget(name: "MirrorGANEngineTests", dependencies: ["MirrorGANEngine", "MirrorGAN", "MirrorGANServer"],

@@ -21,6 +21,7 @@ func sgemm(transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Fl
         }
         return
     }
+    singleThreadedOpenBLAS()
     // Large products are cut into panels whose boundaries depend only on the shape (never on the thread
     // count, so the results are bit-identical at any thread count), and the panels are spread over the
     // kernel threads, each a single-threaded OpenBLAS call. Below ~1 M multiply-adds one call is cheaper
@@ -71,3 +72,16 @@ func gemmPanels(m: Int, n: Int, k: Int) -> (n: Int, m: Int) {
     if m >= 128 { return (1, min(16, m / 64)) }
     return (1, 1)
 }
+
+/// Keeps OpenBLAS single-threaded: every GEMM of the runtime goes through `sgemm`, which spreads panels over the
+/// kernel threads itself. Checked on every call, not only by `Runtime.setThreads`: OpenBLAS starts with as many
+/// threads as the machine has cores, and its threaded GEMM does not give the sums of its single-threaded one
+/// (Debian's 0.3 on Zen 4: ~5–20 % of the outputs of a 100×300×700 product differ in the last bit). A caller that
+/// loaded a model before `setThreads`, or other code in the process that changed OpenBLAS's setting, once made
+/// two identical requests differ in the last bits (seen only beside the whole test suite, issue 20). Reading the
+/// setting is a load of one global; it is written only when something changed it.
+@inline(__always)
+func singleThreadedOpenBLAS() {
+    if openblas_get_num_threads() != 1 { openblas_set_num_threads(1) }
+}
+

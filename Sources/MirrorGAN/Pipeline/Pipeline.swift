@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// Process-wide runtime settings.
@@ -9,9 +8,9 @@ public enum Runtime {
 
     /// Fixes the number of compute threads (call once at start-up, before serving). The kernels split
     /// their work, GEMMs included, over this many threads themselves; OpenBLAS runs single-threaded inside
-    /// each piece (see `Kernels/ParallelFor.swift` for why).
+    /// each piece (see `Kernels/ParallelFor.swift` for why; `sgemm` keeps it so).
     public static func setThreads(_ n: Int) {
-        openblas_set_num_threads(1)
+        singleThreadedOpenBLAS()
         kernelThreads.store(max(1, n), ordering: .relaxed)
         // glibc gives each new thread its own malloc arena, and a 1000-request soak once saw RSS jump by
         // 9 % for a while when a new thread (then a dispatch worker) got one. Two arenas keep it flat; the
