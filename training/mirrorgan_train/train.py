@@ -103,6 +103,9 @@ def main(argv=None):
     sp.add_argument("--ca-rescale", dest="ca_rescale", type=float, nargs=2, default=None, metavar=("MU_SCALE", "SIGMA"),
                     help="once, at the start: scale the CA's mean by MU_SCALE and set its sigma to SIGMA (a short "
                          "budget's conditioning; see rescale_conditioning)")
+    sp.add_argument("--cross-scale-weight", dest="cross_scale_weight", type=float, default=0.0,
+                    help="weight of the cross-scale consistency term: each higher stage's image, average-pooled to "
+                         "the stage below's size, against that stage's image (detached; L1); see cross_scale_loss")
     sp.add_argument("--stream-stage1", dest="stream_stage1", action="store_true",
                     help="also apply lambda1 * STREAM in a 64²-only phase (--stages 1), to the 64² image")
     sp.add_argument("--stream-images", dest="stream_images", type=int, default=0,

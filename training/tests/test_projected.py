@@ -6,6 +6,7 @@ import shutil
 import pytest
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from mirrorgan_train import projected as P
 from mirrorgan_train import train
@@ -199,7 +200,8 @@ def test_gan_with_the_projected_recipe_runs_resumes_and_keeps_g_keys(tmp_path):
     assert ck["d_kind"] == "projected" and ck["it"] == 2 and len(ck["D"]) == 1 and ck["ca_rescaled"]
     train.main(["gan", *common, "--iters", "3", "--stages", "1", "--batch", "4", *proj])  # resumes its phase
     assert torch.load(os.path.join(run, "gan.pt"))["phase_it"] == 3
-    train.main(["gan", *common, "--iters", "1", "--stages", "3", "--batch", "2", "--lambda1", "20", *proj])
+    train.main(["gan", *common, "--iters", "1", "--stages", "3", "--batch", "2", "--lambda1", "20", *proj,
+                "--cross-scale-weight", "10"])
     ck = torch.load(os.path.join(run, "gan.pt"))
     assert ck["stages"] == 3 and len(ck["D"]) == 3 and ck["it"] == 4
     # The generator is the paper's module tree: a paper-recipe G loads its state without missing keys.
@@ -235,3 +237,25 @@ def test_ca_rescale_scales_the_mean_and_sets_sigma_keeping_keys():
     expect = 2.0 * np.log(0.25) * torch.sigmoid(torch.tensor(8.0))
     assert torch.allclose(logvar1, expect.expand_as(logvar1), atol=1e-6)
     assert {k: v.shape for k, v in g.state_dict().items()} == keys
+
+
+def test_cross_scale_loss_ties_each_stage_to_the_one_below_and_leaves_the_lower_alone():
+    from mirrorgan_train.train_gan import cross_scale_loss
+
+    g = torch.Generator().manual_seed(3)
+    s1 = torch.rand(2, 3, 4, 4, generator=g) * 2 - 1
+    # A higher stage that is the lower one upsampled (nearest) costs nothing, at every stage pair.
+    s2 = F.interpolate(s1, scale_factor=2, mode="nearest")
+    s3 = F.interpolate(s2, scale_factor=2, mode="nearest")
+    assert cross_scale_loss([s1, s2, s3]).item() == pytest.approx(0.0, abs=1e-7)
+    # Otherwise it is the L1 of each 2x2 block's mean against the lower pixel, by hand, summed over the pairs.
+    s1 = s1.clone().requires_grad_(True)
+    s2 = (torch.rand(2, 3, 8, 8, generator=g) * 2 - 1).requires_grad_(True)
+    blocks = s2.detach().reshape(2, 3, 4, 2, 4, 2).mean(dim=(3, 5))
+    want = (blocks - s1.detach()).abs().mean().item()
+    loss = cross_scale_loss([s1, s2])
+    assert loss.item() == pytest.approx(want, rel=1e-6)
+    loss.backward()
+    assert s1.grad is None  # the lower stage is the target, not pulled towards the higher one
+    assert s2.grad is not None and s2.grad.abs().sum() > 0
+
