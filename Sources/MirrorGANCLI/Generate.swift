@@ -39,7 +39,7 @@ struct Generate: ParsableCommand {
                 try Data(PNG.encode(b)).write(to: URL(fileURLWithPath: path.replacingOccurrences(of: ".png", with: "-128.png")))
             }
             let r = img.rPrecision
-            print("\(path)  seed=\(img.seed)  redescription=\"\(img.redescription.text)\"  "
+            print("\(path)  seed=\(img.seed)  redescription=\(img.redescription.map { "\"\($0.text)\"" } ?? "none (no STREAM)")  "
                   + "r_precision: rank \(r.rank)/\(r.candidates) hit=\(r.hit) cosine=\(String(format: "%.4f", r.cosine))")
         }
         let t = result.timings.sorted { $0.key < $1.key }.map { "\($0.key)=\(String(format: "%.3f", $0.value))s" }

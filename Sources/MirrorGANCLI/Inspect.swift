@@ -17,8 +17,13 @@ struct Inspect: ParsableCommand {
         print("  text encoder  bi-LSTM \(c.textEncoder.embeddingDim) → 2×\(c.textEncoder.hiddenDim / 2), vocabulary \(c.textEncoder.nWords)")
         print("  generator     ngf \(c.generator.ngf), z \(c.generator.zDim), condition \(c.generator.conditionDim), "
               + "R_NUM \(c.generator.rNum), \(c.generator.branchNum) stages, \(c.generator.glam ? "GLAM (MirrorGAN)" : "AttnGAN attention")")
-        print("  backbone      \(c.backbone.name) at \(c.backbone.inputSize)², local block \(c.backbone.localBlock)")
-        print("  STREAM        embed \(c.stream.embedSize), hidden \(c.stream.hiddenSize), max \(c.stream.maxSeqLength) tokens, end token \(c.stream.endToken)")
+        print("  backbone      \(c.backbone.name) at \(c.backbone.inputSize)², local block \(c.backbone.localBlock.map(String.init) ?? "-")")
+        if let s = c.stream {
+            print("  STREAM        embed \(s.embedSize), hidden \(s.hiddenSize), max \(s.maxSeqLength) tokens, end token \(s.endToken)"
+                  + (c.streamBackbone.map { ", own trunk \($0.name) at \($0.inputSize)²" } ?? ", on the shared backbone"))
+        } else {
+            print("  STREAM        none: no redescription, no captioning (generation and R-precision only)")
+        }
         print("  caption bank  \(m.captionBank.count) captions; R-precision over \(c.rPrecision.candidates) candidates")
         print("  parameters    \(m.parameterCount)")
         print("files (sha256 verified against MANIFEST):")

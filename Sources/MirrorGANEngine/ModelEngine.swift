@@ -16,7 +16,8 @@ public struct ModelEngine: InferenceEngine {
         self.maxPixels = maxPixels
         info = ModelInfo(id: model.config.name, description: model.config.description, parameters: model.parameterCount,
                          files: model.checksums, threads: threads,
-                         limits: GenerationLimits(maxImages: GenerationOptions.maxImages, maxBeamSize: GenerationOptions.maxBeam))
+                         limits: GenerationLimits(maxImages: GenerationOptions.maxImages, maxBeamSize: GenerationOptions.maxBeam),
+                         captioner: model.captioner != nil)
     }
 
     public func generate(_ p: GenerationParams) throws -> GenerationOutput {
@@ -36,7 +37,7 @@ public struct ModelEngine: InferenceEngine {
             if p.returnAttention, let att = img.attention {
                 maps = try Self.attentionMaps(att, words: result.caption.tokens)
             }
-            return GenerationOutput.Image(png: img.png, seed: img.seed, redescription: img.redescription.text,
+            return GenerationOutput.Image(png: img.png, seed: img.seed, redescription: img.redescription?.text,
                                           rank: img.rPrecision.rank, candidates: img.rPrecision.candidates,
                                           cosine: img.rPrecision.cosine, attention: maps)
         }
@@ -53,6 +54,7 @@ public struct ModelEngine: InferenceEngine {
             if case .tooLarge = e { throw EngineError.imageTooLarge("\(e)") }
             throw EngineError.badImage("\(e)")
         } catch let e as PipelineError {
+            if case .noCaptioner = e { throw EngineError.notSupported(code: "no_captioner", message: e.description) }
             throw EngineError.invalidInput(code: "invalid_option", message: e.description)
         } catch {
             throw EngineError.internalFailure("\(error)")

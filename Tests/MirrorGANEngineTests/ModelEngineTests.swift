@@ -131,7 +131,7 @@ struct ModelEngineTests {
             #expect(image.cosine == reference.rPrecision.cosine)
             #expect(image.candidates == reference.rPrecision.candidates)
             #expect((1...image.candidates).contains(image.rank))
-            #expect(!image.redescription.isEmpty)
+            #expect(image.redescription?.isEmpty == false)
             let maps = try #require(image.attention)
             let att = try #require(reference.attention)  // [T, H, W]
             #expect(maps.map(\.word) == out.tokens)  // one map per caption token, in order

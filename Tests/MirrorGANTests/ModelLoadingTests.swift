@@ -32,7 +32,7 @@ struct ModelLoadingTests {
         let m = try TempModel()
         defer { m.remove() }
         let model = try MirrorGANModel(directory: m.dir)
-        #expect(model.checksums.count == ModelDirectory.requiredFiles.count)
+        #expect(model.checksums.count == ModelDirectory.requiredFiles.count + 2)  // + STREAM's two files
         #expect(model.vocabulary.first == "<end>")
         #expect(model.parameterCount > 3_000_000)  // Lite0 trunk alone is 3.37 M
     }

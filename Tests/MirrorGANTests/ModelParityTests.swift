@@ -19,6 +19,9 @@ enum Parity {
         try MirrorGANModel.decodeJSON(dir, "model.json")
     }
 
+    /// The tiny model's STREAM config (it has one).
+    static func stream(_ config: ModelConfig) throws -> ModelConfig.Stream { try #require(config.stream) }
+
     static func reader(_ file: String, dir: String = tinyDir) throws -> WeightReader {
         try WeightReader(path: dir + "/" + file, displayName: file)
     }
@@ -133,21 +136,21 @@ struct ModelParityTests {
 
     @Test func streamEncoderTeacherForcingAndGreedy() throws {
         let re = try Parity.reader("stream_encoder.safetensors")
-        let enc = try CaptionEncoder(re, globalChannels: 1280, embedSize: config.stream.embedSize)
+        let enc = try CaptionEncoder(re, globalChannels: 1280, embedSize: Parity.stream(config).embedSize)
         try re.finish()
         let feature = try enc(t("damsm.global"))
         expectClose(feature, try t("stream.feature"), tolerance: 1e-4, "STREAM feature")
 
         let rd = try Parity.reader("stream_decoder.safetensors")
-        let dec = try CaptionDecoder(rd, config: config.stream, nWords: config.textEncoder.nWords)
+        let dec = try CaptionDecoder(rd, config: Parity.stream(config), nWords: config.textEncoder.nWords)
         try rd.finish()
         // Teacher forcing: [feature, w0 .. w6] through the LSTM, logits at every step.
         let tf = try t("stream.tf_captions")
         let words = Parity.ids(tf, row: 0, length: tf.shape[1])
         var inputs = [feature.sample(0)] + words.map { w in
-            try! Tensor(shape: [1, config.stream.embedSize], data: Array(dec.embed.data[(w * config.stream.embedSize)..<((w + 1) * config.stream.embedSize)]))
+            try! Tensor(shape: [1, Parity.stream(config).embedSize], data: Array(dec.embed.data[(w * Parity.stream(config).embedSize)..<((w + 1) * Parity.stream(config).embedSize)]))
         }
-        var state = LSTMState.zeros(batch: 1, hidden: config.stream.hiddenSize)
+        var state = LSTMState.zeros(batch: 1, hidden: try Parity.stream(config).hiddenSize)
         var logits = [Float]()
         for x in inputs {
             state = try lstmCell(x, state: state, weights: dec.lstm)
@@ -172,9 +175,9 @@ struct ModelParityTests {
 
     @Test func beamSearchWidthOneEqualsGreedyAndWiderIsNoWorse() throws {
         let rd = try Parity.reader("stream_decoder.safetensors")
-        let dec = try CaptionDecoder(rd, config: config.stream, nWords: config.textEncoder.nWords)
+        let dec = try CaptionDecoder(rd, config: Parity.stream(config), nWords: config.textEncoder.nWords)
         let re = try Parity.reader("stream_encoder.safetensors")
-        let enc = try CaptionEncoder(re, globalChannels: 1280, embedSize: config.stream.embedSize)
+        let enc = try CaptionEncoder(re, globalChannels: 1280, embedSize: Parity.stream(config).embedSize)
         let feature = try enc(t("damsm.global")).sample(0)
         let greedy = try dec.greedy(feature)
         #expect(try dec.beamSearch(feature, beam: 1) == greedy)
@@ -186,12 +189,12 @@ struct ModelParityTests {
     /// same tokens, log-probabilities within float rounding, greedy and beam.
     @Test func wordGateTableEqualsEmbeddingPath() throws {
         let rd = try Parity.reader("stream_decoder.safetensors")
-        let dec = try CaptionDecoder(rd, config: config.stream, nWords: config.textEncoder.nWords)
+        let dec = try CaptionDecoder(rd, config: Parity.stream(config), nWords: config.textEncoder.nWords)
         #expect(dec.wordGates != nil)
         var plain = dec
         plain.wordGates = nil
         let re = try Parity.reader("stream_encoder.safetensors")
-        let enc = try CaptionEncoder(re, globalChannels: 1280, embedSize: config.stream.embedSize)
+        let enc = try CaptionEncoder(re, globalChannels: 1280, embedSize: Parity.stream(config).embedSize)
         let features = try enc(t("damsm.global"))
         for b in 0..<features.shape[0] {
             for beam in [1, 3] {
@@ -207,8 +210,8 @@ struct ModelParityTests {
         let path = Parity.repoRoot.appendingPathComponent("Weights/synthbirds").path
         let r = try Parity.reader("backbone.safetensors", dir: path)
         let cfg = ModelConfig.Backbone(name: "efficientnet-lite0", inputSize: 224, alignCorners: false,
-                                           pixelMean: 0.498, pixelStd: 0.502, localBlock: 10, localChannels: 112,
-                                           globalChannels: 1280)
+                                       pixelMean: 0.498, pixelStd: 0.502, localBlock: 10, localChannels: 112,
+                                       globalChannels: 1280)
         let bb = try EfficientNetLite0(r, config: cfg)
         try r.finish()
         let fx = try SafeTensorsFile(path: Parity.root.appendingPathComponent("backbone_io.safetensors").path).loadAll()

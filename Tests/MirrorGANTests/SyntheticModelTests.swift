@@ -13,7 +13,7 @@ struct SyntheticModelTests {
         let dir = try SyntheticModel.write(w, seed: 3)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let model = try MirrorGANModel(directory: dir)  // MANIFEST sha256 + every tensor's name and shape
-        #expect(model.checksums.count == ModelDirectory.requiredFiles.count)
+        #expect(model.checksums.count == ModelDirectory.requiredFiles.count + 2)  // + STREAM's two files
         #expect(model.config.generator.ngf == 4 && model.config.textEncoder.nWords == 60)
         #expect(model.captionClasses?.count == model.captionBank.count)
         let r = try model.generate(caption: "w1 w2 w3", options: GenerationOptions(seed: 1))

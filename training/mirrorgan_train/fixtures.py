@@ -9,6 +9,8 @@ Writes
   parity/tiny_attngan/    the same for the AttnGAN generator variant (generator only)
   parity/tiny_io.safetensors      inputs and outputs of every module and the key intermediates
   parity/backbone_io.safetensors  EfficientNet-Lite0 input and (local, global) outputs
+  parity/converted_*              converted-layout models: Inception-v3 / ResNet-152 trunks, whole requests
+                                  (fixtures_converted.py)
   reference/              shipped-model reference: caption, seed, PNG, redescription, R-precision (with --weights)
 Token ids are stored as F32 tensors (exact for ids < 2^24).
 """
@@ -167,6 +169,9 @@ def main(argv=None):
     torch.set_num_threads(2)
     tiny_fixtures(args.out)
     backbone_fixture(args.out)
+    from .fixtures_converted import write as converted_fixtures  # converted layouts (issue 18)
+
+    converted_fixtures(args.out)
     if args.weights:
         reference_fixture(args.out, args.weights)
     total = 0

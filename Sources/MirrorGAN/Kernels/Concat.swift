@@ -39,14 +39,15 @@ func concat<C: RandomAccessCollection>(_ tensors: C, axis: Int) throws -> Tensor
     }
 }
 
-/// `concat([a, b, c?], axis:)` without building an array (a heap allocation per call): the operands are
-/// placed in a stack buffer.
-func concat(_ a: Tensor, _ b: Tensor, _ c: Tensor? = nil, axis: Int) throws -> Tensor {
-    try withUnsafeTemporaryAllocation(of: Tensor.self, capacity: 3) { slots in
+/// `concat([a, b, c?, d?], axis:)` without building an array (a heap allocation per call): the operands are
+/// placed in a stack buffer. `d` needs `c`.
+func concat(_ a: Tensor, _ b: Tensor, _ c: Tensor? = nil, _ d: Tensor? = nil, axis: Int) throws -> Tensor {
+    try withUnsafeTemporaryAllocation(of: Tensor.self, capacity: 4) { slots in
         slots.initializeElement(at: 0, to: a)
         slots.initializeElement(at: 1, to: b)
-        if let c { slots.initializeElement(at: 2, to: c) }
-        let count = c == nil ? 2 : 3
+        var count = 2
+        if let c { slots.initializeElement(at: 2, to: c); count = 3 }
+        if let d, count == 3 { slots.initializeElement(at: 3, to: d); count = 4 }
         defer { slots.prefix(count).deinitialize() }
         return try concat(UnsafeBufferPointer(rebasing: slots.prefix(count)), axis: axis)
     }

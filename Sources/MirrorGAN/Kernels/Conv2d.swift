@@ -27,9 +27,11 @@ public func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor? = nil,
 
 /// `conv2d` with, optionally, the weight also as a transposed [C·kH·kW, O] matrix (`ConvLayer.withTransposedWeight`):
 /// the GEMM then multiplies by it in transposed form (groups 1 only).
+/// `relu`: also max(·, 0) after the bias and residual (`F.relu`; the Inception and ResNet trunks' convolutions),
+/// im2col path only.
 func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padding: Padding2D, groups: Int,
             relu6: Bool, residual: Tensor?, inputBias: Tensor?, inputRelu6: Bool,
-            transposedWeight: Tensor?) throws -> Tensor {
+            transposedWeight: Tensor?, relu: Bool = false) throws -> Tensor {
     let op = "conv2d"
     try requireRank(op, x, 4, "4 ([N, C, H, W])")
     try requireRank("conv2d weight", weight, 4, "4 ([O, C/groups, kH, kW])")
@@ -58,6 +60,7 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padd
     }
     if let inputBias { try requireShape("conv2d inputBias", inputBias, [c]) }
     if let transposedWeight { try requireShape("conv2d transposedWeight", transposedWeight, [cg * kh * kw, o]) }
+    if relu { try requireArgument(op, !depthwise && !relu6, "relu needs a non-depthwise convolution without relu6") }
     // Both paths write every element (the GEMM with beta = 0; the depthwise kernel adds the bias and
     // applies ReLU6 itself, in registers).
     let out = TensorBuffer.uninitialized(count)
@@ -84,9 +87,9 @@ func conv2d(_ x: Tensor, weight: Tensor, bias: Tensor?, stride: (Int, Int), padd
             }
         }
     }
-    if !depthwise && (bias != nil || relu6 || residual != nil) {
+    if !depthwise && (bias != nil || relu6 || relu || residual != nil) {
         addChannelBias(out, bias: bias, channels: o, plane: geometry.outH * geometry.outW, relu6: relu6,
-                       residual: residual)
+                       residual: residual, relu: relu)
     }
     return Tensor(uncheckedShape: [n, o, geometry.outH, geometry.outW], data: out)
 }
@@ -352,17 +355,17 @@ private func depthwiseConv2d(x: UnsafeBufferPointer<Float>, weight: UnsafeBuffer
 }
 
 /// Adds `bias[ch]` (if any) to every element of channel `ch` of an [N, channels, plane] buffer, then
-/// `residual` (if any, same shape), then clamps to [0, 6] when `relu6` is set; one pass, split over the
-/// kernel threads by plane.
+/// `residual` (if any, same shape), then clamps to [0, 6] when `relu6` is set, or to [0, ∞) when `relu` is;
+/// one pass, split over the kernel threads by plane.
 func addChannelBias(_ data: TensorBuffer, bias: Tensor?, channels: Int, plane: Int, relu6 clamp: Bool = false,
-                    residual: Tensor? = nil) {
+                    residual: Tensor? = nil, relu: Bool = false) {
     guard channels > 0, plane > 0 else { return }
     withOptionalPointer(bias) { bp in
         withOptionalPointer(residual) { rp in
             data.withFreshStorage { d in
                 guard let dp = d.baseAddress else { return }
-                parallelFor(d.count / plane, (dp, bp, rp, channels, plane, clamp)) { operands, item in
-                    let (dp, bp, rp, channels, plane, clamp) = operands.pointee
+                parallelFor(d.count / plane, (dp, bp, rp, channels, plane, clamp, relu)) { operands, item in
+                    let (dp, bp, rp, channels, plane, clamp, relu) = operands.pointee
                     let p = dp + item * plane
                     let v = Float8(repeating: bp?[item % channels] ?? 0)
                     let r = rp.map { $0 + item * plane }
@@ -370,12 +373,12 @@ func addChannelBias(_ data: TensorBuffer, bias: Tensor?, channels: Int, plane: I
                     while i + 8 <= plane {
                         var x = load8(p + i) + v
                         if let r { x += load8(r + i) }
-                        store8(clamp ? relu6(x) : x, p + i)
+                        store8(clamp ? relu6(x) : relu ? MirrorGAN.relu(x) : x, p + i)
                         i += 8
                     }
                     while i < plane {
                         let x = p[i] + v[0] + (r?[i] ?? 0)
-                        p[i] = clamp ? Swift.min(Swift.max(x, 0), 6) : x
+                        p[i] = clamp ? Swift.min(Swift.max(x, 0), 6) : relu ? (x < 0 ? 0 : x) : x
                         i += 1
                     }
                 }

@@ -38,6 +38,11 @@ func fastExpNegated(_ a: Float8) -> Float8 {
     return e * scale
 }
 
+/// max(x, 0) on the bit patterns (ReLU; −0 and negative lanes become +0, as the scalar `x < 0 ? 0 : x` gives
+/// for finite x except that it keeps −0; both compare equal).
+@inline(__always)
+func relu(_ x: Float8) -> Float8 { float8(bits(x) & ~(bits(x) &>> 31)) }
+
 /// min(max(x, 0), 6) on the bit patterns (ReLU6; see the note at the top of the file on min/max). A NaN
 /// comes out 6 or 0 by its sign bit (the scalar clamp passes it through); activations are finite.
 @inline(__always)

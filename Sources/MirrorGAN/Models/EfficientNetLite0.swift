@@ -68,20 +68,8 @@ public struct EfficientNetLite0: Sendable {
     }
 
     /// Resize to the input size (bilinear) and map [−1, 1] to the backbone's ImageNet-style input:
-    /// p = (x + 1)·127.5, input = (p/255 − mean)/std.
-    public func preprocess(_ image: Tensor) throws -> Tensor {
-        let size = config.inputSize
-        var x = image
-        if x.shape[2] != size || x.shape[3] != size {
-            x = try resizeBilinear(x, height: size, width: size, alignCorners: config.alignCorners)
-        }
-        let (mean, std) = (config.pixelMean, config.pixelStd)
-        return Tensor.filled(x.shape) { out in
-            x.withUnsafeBufferPointer { src in
-                for i in 0..<src.count { out[i] = ((src[i] + 1) * 0.5 - mean) / std }
-            }
-        }
-    }
+    /// p = (x + 1)·127.5, input = (p/255 − mean)/std (`TrunkPreprocessing`).
+    public func preprocess(_ image: Tensor) throws -> Tensor { try TrunkPreprocessing(config)(image) }
 
     /// - Parameter image: `[B, 3, H, W]` in [−1, 1].
     /// - Returns: local features (output of block `local_block`, `[B, 112, 14, 14]`) and the global
@@ -91,20 +79,9 @@ public struct EfficientNetLite0: Sendable {
         var local = x
         for (i, block) in blocks.enumerated() {
             x = try block(x)
-            if i == config.localBlock { local = x }
+            if i == config.localBlock ?? 10 { local = x }
         }
         x = try head(x, relu6: true)
-        let (b, c) = (x.shape[0], x.shape[1])
-        let hw = x.shape[2] * x.shape[3]
-        let pooled = Tensor.filled([b, c]) { out in
-            x.withUnsafeBufferPointer { xp in
-                for i in 0..<(b * c) {
-                    var s: Float = 0
-                    for k in 0..<hw { s += xp[i * hw + k] }
-                    out[i] = s / Float(hw)
-                }
-            }
-        }
-        return (local, pooled)
+        return (local, try spatialMean(x))
     }
 }

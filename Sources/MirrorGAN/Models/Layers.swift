@@ -40,8 +40,15 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
     /// Reads `name.weight` [out, in/groups, k, k] (and `name.bias` when `bias`).
     init(_ r: WeightReader, _ name: String, in inChannels: Int, out: Int, kernel: Int, stride: Int = 1,
          padding: ConvPadding, groups: Int = 1, bias: Bool = false) throws {
+        try self.init(r, name, in: inChannels, out: out, kernelSize: (kernel, kernel), stride: stride, padding: padding,
+                      groups: groups, bias: bias)
+    }
+
+    /// Reads `name.weight` [out, in/groups, kH, kW] (Inception's 1×7, 7×1, 1×3 and 3×1 kernels included).
+    init(_ r: WeightReader, _ name: String, in inChannels: Int, out: Int, kernelSize: (Int, Int), stride: Int = 1,
+         padding: ConvPadding, groups: Int = 1, bias: Bool = false) throws {
         let s = r.scope(name)
-        weight = try s.tensor("weight", [out, inChannels / groups, kernel, kernel])
+        weight = try s.tensor("weight", [out, inChannels / groups, kernelSize.0, kernelSize.1])
         self.bias = bias ? try s.tensor("bias", [out]) : nil
         self.stride = stride
         self.padding = padding
@@ -52,8 +59,9 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
     ///   - relu6: clamp to [0, 6] in the bias pass (`F.relu6(conv(x))`).
     ///   - residual: added after the bias, in the same pass.
     ///   - pending: a producer's bias and ReLU6 not yet applied to `x` (depthwise layers only; see `conv2d`).
+    ///   - relu: max(·, 0) after the bias and residual, in the same pass (not with `relu6`; not depthwise).
     func callAsFunction(_ x: Tensor, relu6: Bool = false, residual: Tensor? = nil,
-                        pending: PendingEpilogue? = nil) throws -> Tensor {
+                        pending: PendingEpilogue? = nil, relu: Bool = false) throws -> Tensor {
         let pad: Padding2D
         switch padding {
         case let .fixed(p): pad = p
@@ -62,7 +70,7 @@ struct ConvLayer: FoldsBatchNorm, Sendable {
         }
         return try conv2d(x, weight: weight, bias: bias, stride: (stride, stride), padding: pad, groups: groups,
                           relu6: relu6, residual: residual, inputBias: pending?.bias, inputRelu6: pending?.relu6 ?? false,
-                          transposedWeight: transposedWeight)
+                          transposedWeight: transposedWeight, relu: relu)
     }
 
     /// This layer with a transposed copy of its weight (call after folding BatchNorm into it; groups 1

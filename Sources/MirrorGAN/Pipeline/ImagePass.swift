@@ -28,8 +28,9 @@ public struct ImagePass: Sendable {
     public var generated: Generator.Output
     /// The last stage's image as PNG.
     public var png: [UInt8]
-    /// STREAM's token ids and log-probabilities (no text: `generate` builds the redescription's words).
-    public var caption: CaptionDecoder.Decoded
+    /// STREAM's token ids and log-probabilities (no text: `generate` builds the redescription's words); nil for a
+    /// model without STREAM.
+    public var caption: CaptionDecoder.Decoded?
     public var rPrecision: RPrecision
 
     /// The 256² image, `[1, 3, 256, 256]` in [−1, 1].
@@ -38,7 +39,8 @@ public struct ImagePass: Sendable {
 
 extension MirrorGANModel {
     /// One image of a request, the one place its stages run: noise from `imageSeed` → generator → PNG → backbone →
-    /// STREAM → R-precision against the candidates `options.candidates` draws. `generate` runs it for each image
+    /// STREAM (on its own trunk where it has one; skipped, with no `captioner` stage, for a model without STREAM) →
+    /// R-precision against the candidates `options.candidates` draws. `generate` runs it for each image
     /// (timing it into `GenerationResult.timings`); `mirrorgan bench` times it stage by stage through `stageDone`,
     /// which is called on this thread right after each stage (a heap allocation made inside it would count as the
     /// request's). `words`/`sentence` are the caption's text-encoder features, `ids` its token ids.
@@ -54,18 +56,30 @@ extension MirrorGANModel {
         stageDone(.encode)
         let (_, global) = try backbone(image)
         stageDone(.backbone)
-        let decoded = try decodeCaption(global: global, beam: options.beamSize)
-        stageDone(.captioner)
+        var decoded: CaptionDecoder.Decoded?
+        if let captioner {
+            decoded = try decodeCaption(captioner, image: image, sharedGlobal: global, beam: options.beamSize)
+            stageDone(.captioner)
+        }
         let rp = try rPrecision(imageCode: imageEncoder.code(global), sentence: sentence, query: ids, imageSeed: imageSeed,
                                 candidates: options.candidates)
         stageDone(.rprecision)
         return ImagePass(generated: out, png: png, caption: decoded, rPrecision: rp)
     }
 
-    /// STREAM over the backbone's global feature: greedy (beam 1, as the official `sample()`) or beam search.
-    func decodeCaption(global: Tensor, beam: Int) throws -> CaptionDecoder.Decoded {
-        let feature = try captionEncoder(global)
-        return beam <= 1 ? try captionDecoder.greedy(feature) : try captionDecoder.beamSearch(feature, beam: beam)
+    /// STREAM over its trunk's global feature (`sharedGlobal`, the shared backbone's, when STREAM has no trunk of its
+    /// own): greedy (beam 1, as the official `sample()`) or beam search.
+    func decodeCaption(_ captioner: Captioner, image: Tensor, sharedGlobal: Tensor?, beam: Int) throws -> CaptionDecoder.Decoded {
+        let global: Tensor
+        if let own = captioner.backbone {
+            global = try own(image).global
+        } else if let sharedGlobal {
+            global = sharedGlobal
+        } else {
+            global = try backbone(image).global
+        }
+        let feature = try captioner.encoder(global)
+        return beam <= 1 ? try captioner.decoder.greedy(feature) : try captioner.decoder.beamSearch(feature, beam: beam)
     }
 
     /// Decoded ids → the redescription's words and text.

@@ -19,18 +19,29 @@ public final class MirrorGANModel: Sendable {
 
     public let textEncoder: TextEncoder
     public let generator: Generator
-    public let backbone: EfficientNetLite0
+    /// The DAMSM image encoder's trunk (R-precision), shared with STREAM unless STREAM has its own.
+    public let backbone: ImageTrunk
     public let imageEncoder: ImageEncoder
-    public let captionEncoder: CaptionEncoder
-    public let captionDecoder: CaptionDecoder
+    /// STREAM; nil for a model without one (`"stream": null`): no redescription, no captioning.
+    public let captioner: Captioner?
+
+    /// STREAM: its own trunk where it has one (converted MirrorGAN: ResNet-152), its encoder head and decoder.
+    public struct Captioner: Sendable {
+        /// nil: STREAM runs on the shared `backbone` (Lite0 models).
+        public let backbone: ImageTrunk?
+        public let encoder: CaptionEncoder
+        public let decoder: CaptionDecoder
+    }
 
     /// Loads `directory`: verifies every file's sha256 against the MANIFEST, then every tensor's name
     /// and shape against the architecture in `model.json`. Throws `ModelLoadError` naming the file and tensor.
     public init(directory: String, verifyChecksums: Bool = true) throws {
         self.directory = directory
-        checksums = verifyChecksums ? try ModelDirectory.verify(directory) : [:]
+        let manifest = verifyChecksums ? try ModelDirectory.verify(directory) : [:]
         let config: ModelConfig = try Self.decodeJSON(directory, "model.json")
         try config.validate(file: "model.json")
+        if verifyChecksums { try ModelDirectory.requireEntries(ModelDirectory.weightFiles(config), in: manifest) }
+        checksums = manifest
         self.config = config
 
         struct Vocab: Decodable { let ixtoword: [String] }
@@ -70,15 +81,21 @@ public final class MirrorGANModel: Sendable {
         let c = config
         textEncoder = try open("text_encoder.safetensors") { try TextEncoder($0, config: c.textEncoder) }
         generator = try open("generator.safetensors") { try Generator($0, config: c.generator, nef: c.textEncoder.hiddenDim) }
-        backbone = try open("backbone.safetensors") { try EfficientNetLite0($0, config: c.backbone) }
+        backbone = try open("backbone.safetensors") { try ImageTrunk($0, config: c.backbone) }
         imageEncoder = try open("image_encoder.safetensors") {
-            try ImageEncoder($0, nef: c.textEncoder.hiddenDim, localChannels: c.backbone.localChannels,
+            try ImageEncoder($0, nef: c.textEncoder.hiddenDim, localChannels: c.backbone.localChannels ?? InceptionV3.localChannels,
                              globalChannels: c.backbone.globalChannels)
         }
-        captionEncoder = try open("stream_encoder.safetensors") {
-            try CaptionEncoder($0, globalChannels: c.backbone.globalChannels, embedSize: c.stream.embedSize)
+        if let stream = c.stream, let trunk = c.captionerBackbone {
+            let own = try c.streamBackbone.map { b in try open("stream_backbone.safetensors") { try ImageTrunk($0, config: b) } }
+            let encoder = try open("stream_encoder.safetensors") {
+                try CaptionEncoder($0, globalChannels: trunk.globalChannels, embedSize: stream.embedSize)
+            }
+            let decoder = try open("stream_decoder.safetensors") { try CaptionDecoder($0, config: stream, nWords: n) }
+            captioner = Captioner(backbone: own, encoder: encoder, decoder: decoder)
+        } else {
+            captioner = nil
         }
-        captionDecoder = try open("stream_decoder.safetensors") { try CaptionDecoder($0, config: c.stream, nWords: n) }
         parameterCount = params
     }
 

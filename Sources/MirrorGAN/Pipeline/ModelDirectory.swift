@@ -3,9 +3,23 @@ import Foundation
 
 /// The files of a model directory (docs/MODEL_FORMAT.md) and their MANIFEST check.
 public enum ModelDirectory {
-    public static let safetensorsFiles = ["text_encoder", "generator", "backbone", "image_encoder",
-                                          "stream_encoder", "stream_decoder"].map { $0 + ".safetensors" }
+    /// The weight files every model has; STREAM's (`stream_encoder`, `stream_decoder`, and `stream_backbone` where
+    /// STREAM has its own trunk) are required only when model.json has them (`weightFiles(_:)`).
+    public static let safetensorsFiles = ["text_encoder", "generator", "backbone", "image_encoder"].map { $0 + ".safetensors" }
     public static let requiredFiles = ["model.json", "vocab.json", "caption_bank.json"] + safetensorsFiles
+
+    /// Every weight file the model `config` describes.
+    public static func weightFiles(_ config: ModelConfig) -> [String] {
+        var files = safetensorsFiles
+        if config.stream != nil { files += ["stream_encoder.safetensors", "stream_decoder.safetensors"] }
+        if config.stream != nil && config.streamBackbone != nil { files.append("stream_backbone.safetensors") }
+        return files
+    }
+
+    /// Fails naming the first of `files` without a MANIFEST entry (`verify` has checked every entry's sha256).
+    public static func requireEntries(_ files: [String], in manifest: [String: String]) throws {
+        for file in files where manifest[file] == nil { throw ModelLoadError.manifestMissingEntry(file: file) }
+    }
 
     /// Parses `MANIFEST` (sha256sum format: `<64 hex>  <file>` per line).
     public static func readManifest(_ directory: String) throws -> [String: String] {
@@ -51,10 +65,11 @@ public enum ModelDirectory {
         try (lines.joined(separator: "\n") + "\n").write(toFile: directory + "/MANIFEST", atomically: true, encoding: .utf8)
     }
 
-    /// Checks every required file against the MANIFEST; returns file → sha256.
+    /// Checks that every file every model has is in the MANIFEST, and every MANIFEST entry's sha256; returns
+    /// file → sha256. (The loader then requires the entries of the files its model.json names: `requireEntries`.)
     public static func verify(_ directory: String) throws -> [String: String] {
         let manifest = try readManifest(directory)
-        for file in requiredFiles where manifest[file] == nil { throw ModelLoadError.manifestMissingEntry(file: file) }
+        try requireEntries(requiredFiles, in: manifest)
         for (file, expected) in manifest.sorted(by: { $0.key < $1.key }) {
             let path = directory + "/" + file
             guard FileManager.default.fileExists(atPath: path) else { throw ModelLoadError.missingFile(file: file) }

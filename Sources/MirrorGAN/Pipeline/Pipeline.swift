@@ -98,7 +98,8 @@ public struct GeneratedImage: Sendable {
     /// `[1, 3, 256, 256]` in [−1, 1].
     public var image: Tensor
     public var png: [UInt8]
-    public var redescription: Redescription
+    /// STREAM's redescription; nil for a model without STREAM.
+    public var redescription: Redescription?
     public var rPrecision: RPrecision
     public var image64: Tensor?
     public var image128: Tensor?
@@ -116,10 +117,14 @@ public struct GenerationResult: Sendable {
 public enum PipelineError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalidOption(String)
     case invalidImage(String)
+    /// The model has no STREAM (`"stream": null`), so it cannot caption an image.
+    case noCaptioner(model: String)
     public var description: String {
         switch self {
         case let .invalidOption(m): return m
         case let .invalidImage(m): return m
+        case let .noCaptioner(model):
+            return "the model '\(model)' has no captioner (STREAM): it generates and scores images but cannot caption them"
         }
     }
 }
@@ -150,7 +155,7 @@ extension MirrorGANModel {
             }
             let out = pass.generated
             var result = GeneratedImage(seed: seed, image: pass.image, png: pass.png,
-                                        redescription: redescription(pass.caption), rPrecision: pass.rPrecision)
+                                        redescription: pass.caption.map(redescription), rPrecision: pass.rPrecision)
             if options.returnIntermediates, out.images.count == 3 {
                 result.image64 = out.images[0]
                 result.image128 = out.images[1]
@@ -187,11 +192,11 @@ extension MirrorGANModel {
         guard (1...GenerationOptions.maxBeam).contains(beamSize) else {
             throw PipelineError.invalidOption("beam_size must be 1...\(GenerationOptions.maxBeam), got \(beamSize)")
         }
-        let side = backbone.config.inputSize
+        guard let captioner else { throw PipelineError.noCaptioner(model: config.name) }
+        let side = (captioner.backbone ?? backbone).inputSize
         let small = try image.boxShrunk(fx: Swift.max(1, image.width / side), fy: Swift.max(1, image.height / side))
         let t = try small.tensor().reshaped([1, 3, small.height, small.width])
-        let (_, global) = try backbone(t)
-        return redescription(try decodeCaption(global: global, beam: beamSize))
+        return redescription(try decodeCaption(captioner, image: t, sharedGlobal: nil, beam: beamSize))
     }
 
     /// Encoded image bytes (PNG, JPEG or WebP, recognised by signature) → caption. Decoding errors, including

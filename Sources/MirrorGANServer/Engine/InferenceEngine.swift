@@ -43,15 +43,15 @@ public struct GenerationOutput: Sendable, Equatable {
     public struct Image: Sendable, Equatable {
         public var png: [UInt8]
         public var seed: UInt64
-        /// The captioner's text for the generated image (the "mirror").
-        public var redescription: String
+        /// The captioner's text for the generated image (the "mirror"); nil when the model has no captioner.
+        public var redescription: String?
         /// R-precision: 1-based rank of the true caption among `candidates` by image-text cosine.
         public var rank: Int
         public var candidates: Int
         public var cosine: Float
         public var attention: [AttentionMap]?
 
-        public init(png: [UInt8], seed: UInt64, redescription: String, rank: Int, candidates: Int, cosine: Float,
+        public init(png: [UInt8], seed: UInt64, redescription: String?, rank: Int, candidates: Int, cosine: Float,
                     attention: [AttentionMap]? = nil) {
             self.png = png
             self.seed = seed
@@ -108,6 +108,8 @@ public enum EngineError: Error, Sendable, Equatable {
     case badImage(String)
     /// The image decodes to too many pixels -> 413.
     case imageTooLarge(String)
+    /// The model cannot do this at all (captioning with a model that has no captioner) -> 501.
+    case notSupported(code: String, message: String)
     /// Anything else -> 500.
     case internalFailure(String)
 }
@@ -139,9 +141,13 @@ public struct ModelInfo: Sendable, Equatable {
     /// Compute threads the engine uses.
     public var threads: Int
     public var limits: GenerationLimits
+    /// The model has a captioner (STREAM): generations carry a redescription and images can be captioned. A model
+    /// without one (converted AttnGAN releases) still generates and scores.
+    public var captioner: Bool
 
     public init(id: String, description: String, parameters: Int, files: [String: String], threads: Int,
-                limits: GenerationLimits) {
+                limits: GenerationLimits, captioner: Bool = true) {
+        self.captioner = captioner
         self.id = id
         self.description = description
         self.parameters = parameters

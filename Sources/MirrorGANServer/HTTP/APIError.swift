@@ -26,6 +26,7 @@ public struct APIError: Error, Sendable, Equatable {
         case 401: return "authentication_error"
         case 503: return "unavailable_error"
         case 504: return "timeout_error"
+        case 501: return "invalid_request_error"  // valid request, but the served model cannot do it
         case 500...: return "server_error"
         default: return "invalid_request_error"
         }
@@ -101,6 +102,14 @@ extension APIError {
         APIError(status: 504, code: "timeout",
                  message: "the request waited longer than \(formatSeconds(seconds)) s in the queue")
     }
+    /// A request the served model cannot answer at all (501): captioning with a model that has no captioner.
+    static func noCaptioner(model: String) -> APIError {
+        APIError(status: 501, code: "no_captioner", message: noCaptionerMessage(model: model))
+    }
+    static func noCaptionerMessage(model: String) -> String {
+        "the model '\(model)' has no captioner (STREAM): it generates and scores images but cannot caption them "
+            + "or redescribe its images"
+    }
     static func internalError(_ message: String) -> APIError {
         APIError(status: 500, code: "internal_error", message: message)
     }
@@ -113,6 +122,7 @@ extension APIError {
             case let .invalidInput(code, message): return APIError(status: 422, code: code, message: message)
             case let .badImage(message): return .invalidImage(message)
             case let .imageTooLarge(message): return APIError(status: 413, code: "image_too_large", message: message)
+            case let .notSupported(code, message): return APIError(status: 501, code: code, message: message)
             case let .internalFailure(message): return .internalError(message)
             }
         case let e as APIError:

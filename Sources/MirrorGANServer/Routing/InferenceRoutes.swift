@@ -27,11 +27,15 @@ extension Router {
             if png {
                 var r = HTTPResponse(status: 200, contentType: "image/png", body: first.png)
                 r.headers.add("X-Seed", String(first.seed))
-                r.headers.add("X-Redescription", PercentEncoding.encode(first.redescription))
+                if let text = first.redescription {
+                    r.headers.add("X-Redescription", PercentEncoding.encode(text))
+                } else {
+                    r.headers.add("X-Notice", PercentEncoding.encode(Self.noRedescriptionNotice(engine.info.id)))
+                }
                 r.headers.add("X-R-Precision-Rank", String(first.rank))
                 return r
             }
-            return json(200, generationBody(out, engine.info.id, ctx, attention: params.returnAttention))
+            return json(200, generationBody(out, engine.info, ctx, attention: params.returnAttention))
         }
     }
 
@@ -42,6 +46,7 @@ extension Router {
         } catch {
             return finish(ctx.error(APIError.from(engine: error)))
         }
+        if let e = noCaptioner() { return finish(ctx.error(e)) }
         submit(ctx, finish) { [self] engine in
             let out = try caption(engine, req.image, beamSize: req.beamSize, ctx)
             return json(200, [
@@ -62,7 +67,7 @@ extension Router {
         } catch {
             return finish(ctx.error(APIError.from(engine: error)))
         }
-        if let e = modelMismatch(req.model) { return finish(ctx.error(e)) }
+        if let e = modelMismatch(req.model) ?? noCaptioner() { return finish(ctx.error(e)) }
         submit(ctx, finish) { [self] engine in
             let out = try caption(engine, req.image, beamSize: req.beamSize, ctx)
             let completion = ChatCompletion(caption: out, maxTokens: req.maxTokens, id: "chatcmpl-\(ctx.requestID)",
@@ -82,6 +87,17 @@ extension Router {
         let out = try engine.caption(image: image, beamSize: beamSize)
         record(out.timings, ctx)
         return out
+    }
+
+    /// 501 no_captioner, before queueing, when the served model has no captioner (the engine would answer the same).
+    private func noCaptioner() -> APIError? {
+        guard let info = currentEngine?.info, !info.captioner else { return nil }
+        return .noCaptioner(model: info.id)
+    }
+
+    /// What a generation response of a model without a captioner says (JSON `notice`, PNG `X-Notice`).
+    static func noRedescriptionNotice(_ model: String) -> String {
+        "no redescription is available: the model '\(model)' has no captioner (STREAM), so 'redescription' is null"
     }
 
     /// The served engine's request limits (n, beam_size); before a model is installed, `.unknown` (the request
@@ -141,13 +157,13 @@ extension Router {
         }
     }
 
-    private func generationBody(_ out: GenerationOutput, _ model: String, _ ctx: RequestContext,
+    private func generationBody(_ out: GenerationOutput, _ info: ModelInfo, _ ctx: RequestContext,
                                 attention: Bool) -> [(String, JSONValue)] {
         let data: [JSONValue] = out.images.map { image in
             var item: [(String, JSONValue)] = [
                 ("b64_json", .string(Data(image.png).base64EncodedString())),
                 ("seed", .uint(image.seed)),
-                ("redescription", .string(image.redescription)),
+                ("redescription", image.redescription.map { .string($0) } ?? .null),
                 ("r_precision", .object([
                     ("rank", .int(image.rank)),
                     ("hit", .bool(image.rank == 1)),
@@ -164,9 +180,9 @@ extension Router {
         }
         var timings: [(String, JSONValue)] = out.timings.sorted(by: { $0.key < $1.key }).map { ($0.key, .double($0.value)) }
         if let q = ctx.queueSeconds { timings.append(("queue", .double(q))) }
-        return [
+        var body: [(String, JSONValue)] = [
             ("id", .string(ctx.requestID)),
-            ("model", .string(model)),
+            ("model", .string(info.id)),
             ("created", .int(Int64(Date().timeIntervalSince1970))),
             ("data", .array(data)),
             ("tokens", .array(out.tokens.map { .string($0) })),
@@ -174,6 +190,8 @@ extension Router {
             ("truncated", .bool(out.truncated)),
             ("timings", .object(timings)),
         ]
+        if !info.captioner { body.append(("notice", .string(Self.noRedescriptionNotice(info.id)))) }
+        return body
     }
 }
 

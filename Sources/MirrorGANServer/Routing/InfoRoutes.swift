@@ -32,19 +32,19 @@ extension Router {
         guard let engine = currentEngine else { return ctx.error(.notReady) }
         let info = engine.info
         let files = info.files.sorted(by: { $0.key < $1.key }).map { ($0.key, JSONValue.string($0.value)) }
-        return json(200, [
-            ("object", .string("list")),
-            ("data", .array([.object([
-                ("id", .string(info.id)),
-                ("object", .string("model")),
-                ("created", .int(createdAt)),
-                ("owned_by", .string("mirrorgan")),
-                ("description", .string(info.description)),
-                ("parameters", .int(info.parameters)),
-                ("files", .object(files)),
-                ("threads", .int(info.threads)),
-            ])])),
-        ])
+        var model: [(String, JSONValue)] = [
+            ("id", .string(info.id)),
+            ("object", .string("model")),
+            ("created", .int(createdAt)),
+            ("owned_by", .string("mirrorgan")),
+            ("description", .string(info.description)),
+            ("parameters", .int(info.parameters)),
+            ("files", .object(files)),
+            ("threads", .int(info.threads)),
+            ("captioner", .bool(info.captioner)),
+        ]
+        if !info.captioner { model.append(("notice", .string(APIError.noCaptionerMessage(model: info.id)))) }
+        return json(200, [("object", .string("list")), ("data", .array([.object(model)]))])
     }
 
     func openAPI(_ ctx: RequestContext) -> HTTPResponse {

@@ -247,7 +247,7 @@ public final class Router: @unchecked Sendable {
 
 /// Which origins get CORS headers: a comma-separated allow-list, or "*".
 struct CORSPolicy: Sendable {
-    static let exposedHeaders = "X-Request-ID, X-Seed, X-Redescription, X-R-Precision-Rank, Server-Timing, Retry-After"
+    static let exposedHeaders = "X-Request-ID, X-Seed, X-Redescription, X-R-Precision-Rank, X-Notice, Server-Timing, Retry-After"
     let origins: [String]
 
     init?(setting: String) {
