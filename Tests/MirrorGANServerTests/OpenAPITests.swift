@@ -18,11 +18,11 @@ import Testing
         for route in Router.routes {
             #expect(spec.contains("\n  \(route.path):\n"), "route \(route.path) is not documented")
         }
-        let codes = ["invalid_json", "invalid_type", "missing_field", "invalid_value", "invalid_image", "invalid_multipart",
+        let codes = ["no_captioner", "invalid_json", "invalid_type", "missing_field", "invalid_value", "invalid_image", "invalid_multipart",
                      "not_found", "method_not_allowed", "payload_too_large", "image_too_large", "unsupported_media_type",
                      "unauthorized", "queue_full", "not_ready", "draining", "shutting_down", "timeout", "internal_error"]
         for code in codes { #expect(spec.contains(code), "error code \(code) is not documented") }
-        for header in ["X-Request-ID", "X-Seed", "X-Redescription", "X-R-Precision-Rank", "Retry-After", "Server-Timing", "Allow",
+        for header in ["X-Request-ID", "X-Seed", "X-Redescription", "X-Notice", "X-R-Precision-Rank", "Retry-After", "Server-Timing", "Allow",
                        "WWW-Authenticate"] {
             #expect(spec.contains(header), "header \(header) is not documented")
         }

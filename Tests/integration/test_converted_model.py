@@ -1,27 +1,37 @@
-"""A directory converted from official AttnGAN files (make convert, docs/CONVERTING.md) and the real binary.
+"""Directories converted from official AttnGAN / MirrorGAN files (make convert, docs/CONVERTING.md), served by the
+real binary: Inception-v3 DAMSM trunk, ResNet-152 STREAM trunk, and a model without STREAM.
 
-The Swift runtime has only the EfficientNet-Lite0 trunk so far (issue 18's open part), so today it must refuse a
-converted directory at load with a message that says why, never half-load it. When the runtime gains the
-Inception-v3 / ResNet-152 trunks and serving without STREAM, this test becomes the "serves it" test.
+Each test writes random-weight modules in the official layouts (the real Inception-v3 and ResNet-152 trunks,
+everything else at small widths, or the COCO preset's), converts them with this interpreter (the toolkit's venv, as
+`make test-integration` runs it), serves the directory with `mirrorgan serve`, and checks the answers against the
+PyTorch reference pipeline (mirrorgan_train.pipeline.ReferenceModel) on the same directory: the same token ids,
+greedy redescription and R-precision rank.
 
-Environment: MIRRORGAN_BIN (default .build/release/mirrorgan). Runs the converter with this interpreter (the
-toolkit's venv, as `make test-integration` runs it) on tiny random-weight files in the official layouts.
+Environment: MIRRORGAN_BIN (default .build/release/mirrorgan).
 """
+import base64
+import http.client
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.parse
 
 import torch
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("MIRRORGAN_BIN") or os.path.join(ROOT, ".build", "release", "mirrorgan")
 sys.path.insert(0, os.path.join(ROOT, "training", "tests"))
+sys.path.insert(0, os.path.join(ROOT, "training"))
 
 import official_layout as O  # noqa: E402
+from mirrorgan_train.pipeline import ReferenceModel  # noqa: E402
 
 WORDS = [f"w{i}" for i in range(1, 20)]
-CONFIG = """TREE:
+TINY = """TREE:
     BRANCH_NUM: 3
 GAN:
     GF_DIM: 4
@@ -29,40 +39,152 @@ GAN:
 TEXT:
     EMBEDDING_DIM: 16
     CAPTIONS_PER_IMAGE: 2
+CAP:
+    embed_size: 8
+    hidden_size: 8
 """
+CAPTION = "w1 w2 w3 w5 w8 w13"
 
 
-def test_converted_attngan_directory_is_refused_with_a_reason(tmp_path):
-    (tmp_path / "bird.yml").write_text(CONFIG)
-    O.write_py2_pickle(O.captions_pickle(WORDS, 4, 6), tmp_path / "captions.pickle")
-    O.save_legacy(O.randomise(O.RNN_ENCODER(len(WORDS) + 1, nhidden=16), 1).state_dict(), tmp_path / "te.pth")
-    O.save_legacy(O.randomise(O.G_NET(ngf=4, nef=16, glam=False), 2).state_dict(), tmp_path / "netG.pth")
-    torch.save(O.CNN_ENCODER(nef=16).state_dict(), tmp_path / "ie.pth")
-    out = tmp_path / "attngan"
-    conv = subprocess.run([sys.executable, "-m", "mirrorgan_train.convert", "--config", str(tmp_path / "bird.yml"),
-                           "--generator", str(tmp_path / "netG.pth"), "--text-encoder", str(tmp_path / "te.pth"),
-                           "--image-encoder", str(tmp_path / "ie.pth"), "--captions", str(tmp_path / "captions.pickle"),
-                           "--out", str(out)], capture_output=True, text=True, timeout=300)
-    assert conv.returncode == 0, conv.stderr
+def convert(tmp, name, config, ngf, nef, r_num, glam, stream, cap_embed=8, cap_hidden=16):
+    """Official-layout files at these widths -> `mirrorgan_train.convert` -> the model directory."""
+    if config == "tiny":
+        (tmp / "tiny.yml").write_text(TINY)
+        config = str(tmp / "tiny.yml")
+    O.write_py2_pickle(O.captions_pickle(WORDS, 4, 240), tmp / f"{name}.pickle")
+    O.save_legacy(O.randomise(O.RNN_ENCODER(len(WORDS) + 1, nhidden=nef), 1).state_dict(), tmp / f"{name}_te.pth")
+    O.save_legacy(O.randomise(O.G_NET(ngf=ngf, nef=nef, r_num=r_num, glam=glam), 2).state_dict(), tmp / f"{name}_g.pth")
+    torch.save(O.randomise(O.CNN_ENCODER(nef=nef), 3).state_dict(), tmp / f"{name}_ie.pth")
+    args = ["--config", config, "--generator", str(tmp / f"{name}_g.pth"), "--text-encoder", str(tmp / f"{name}_te.pth"),
+            "--image-encoder", str(tmp / f"{name}_ie.pth"), "--captions", str(tmp / f"{name}.pickle"),
+            "--out", str(tmp / name)]
+    if stream:
+        O.save_legacy(O.randomise(O.CAPTION_CNN(embed_size=cap_embed), 4).state_dict(), tmp / f"{name}_cnn.ckpt")
+        torch.save(O.randomise(O.CAPTION_RNN(cap_embed, cap_hidden, len(WORDS) + 1), 5).state_dict(), tmp / f"{name}_rnn.ckpt")
+        args += ["--stream-encoder", str(tmp / f"{name}_cnn.ckpt"), "--stream-decoder", str(tmp / f"{name}_rnn.ckpt")]
+    run = subprocess.run([sys.executable, "-m", "mirrorgan_train.convert", *args], capture_output=True, text=True,
+                         timeout=600, cwd=os.path.join(ROOT, "training"))
+    assert run.returncode == 0, run.stderr
+    return tmp / name
+
+
+class Served:
+    """`mirrorgan serve --weights DIR` on an ephemeral loopback port."""
+
+    def __init__(self, weights, tmp):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.log = open(tmp / f"serve-{self.port}.log", "w+")
+        self.proc = subprocess.Popen([BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--weights",
+                                      str(weights), "--threads", "2"], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 180
+        while time.time() < deadline:
+            try:
+                if self.request("GET", "/readyz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.3)
+        self.log.seek(0)
+        raise RuntimeError("server not ready: " + self.log.read()[-3000:])
+
+    def request(self, method, path, body=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
+        try:
+            c.request(method, path, body=body, headers=headers or {})
+            r = c.getresponse()
+            return r.status, dict(r.getheaders()), r.read()
+        finally:
+            c.close()
+
+    def post_json(self, path, obj, accept=None):
+        h = {"Content-Type": "application/json", **({"Accept": accept} if accept else {})}
+        return self.request("POST", path, json.dumps(obj).encode(), h)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGTERM)
+        assert self.proc.wait(timeout=60) == 0
+
+
+def served_matches_reference(server, model_dir, caption, seed, n=2):
+    """The binary's generation answer, checked against ReferenceModel on the same directory."""
+    status, _, body = server.post_json("/v1/images/generations", {"caption": caption, "seed": seed, "n": n})
+    assert status == 200, body
+    got = json.loads(body)
+    ref = ReferenceModel(str(model_dir)).generate(caption, seed, n=n)
+    assert got["tokens"] == [ReferenceModel(str(model_dir)).ixtoword[i] for i in ref["ids"]]
+    for item, r in zip(got["data"], ref["images"]):
+        assert item["seed"] == r["seed"]
+        assert item["r_precision"]["rank"] == r["rank"], (item["r_precision"], r["rank"], r["cosine"])
+        assert abs(item["r_precision"]["cosine"] - r["cosine"]) < 1e-4
+        expected = r["redescription"] if r["redescription_ids"] else None
+        assert item["redescription"] == expected
+    return got
+
+
+def test_converted_mirrorgan_birds_is_served(tmp_path):
+    """MirrorGAN (GLAM) generator, Inception-v3 DAMSM, STREAM on ResNet-152."""
+    out = convert(tmp_path, "mirrorgan-birds", "tiny", ngf=4, nef=16, r_num=2, glam=True, stream=True)
     meta = json.loads((out / "model.json").read_text())
-    assert meta["backbone"]["name"] == "inception_v3" and meta["stream"] is None
+    assert meta["backbone"]["name"] == "inception_v3" and meta["stream_backbone"]["name"] == "resnet152"
+    inspect = subprocess.run([BIN, "inspect", str(out)], capture_output=True, text=True, timeout=120)
+    assert inspect.returncode == 0, inspect.stderr
+    assert "inception_v3 at 299²" in inspect.stdout and "own trunk resnet152" in inspect.stdout
+    with Served(out, tmp_path) as s:
+        model = json.loads(s.request("GET", "/v1/models")[2])["data"][0]
+        assert model["captioner"] is True and "notice" not in model
+        got = served_matches_reference(s, out, CAPTION, 5)
+        assert "notice" not in got
+        assert all(len(d["redescription"].split()) == 20 for d in got["data"])  # no end token: always 20
+        again = json.loads(s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 5, "n": 2})[2])
+        assert [d["b64_json"] for d in again["data"]] == [d["b64_json"] for d in got["data"]]
+        status, headers, png = s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 5}, accept="image/png")
+        assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"
+        assert urllib.parse.unquote(headers["X-Redescription"]) == got["data"][0]["redescription"]
+        status, _, body = s.request("POST", "/v1/captions", png, {"Content-Type": "image/png"})
+        assert status == 200, body
+        assert len(json.loads(body)["tokens"]) == 20
 
-    run = subprocess.run([BIN, "inspect", str(out)], capture_output=True, text=True, timeout=60)
-    assert run.returncode != 0
-    assert "stream_encoder.safetensors" in run.stderr + run.stdout  # no STREAM: refused before any weight is read
 
-    # With STREAM files present, the refusal names the backbone (stand-in STREAM files: the runtime stops at
-    # model.json before reading them).
-    from safetensors.torch import save_file
+def test_converted_coco_is_served(tmp_path):
+    """The COCO preset's widths (GF_DIM 48, R_NUM 3, WORDS_NUM 12, 5 captions per image, nef 256), AttnGAN
+    generator, with STREAM (CAP sizes of the official defaults)."""
+    out = convert(tmp_path, "attngan-coco", "coco", ngf=48, nef=256, r_num=3, glam=False, stream=True,
+                  cap_embed=256, cap_hidden=512)
+    meta = json.loads((out / "model.json").read_text())
+    assert meta["generator"]["ngf"] == 48 and meta["generator"]["r_num"] == 3 and meta["text_encoder"]["words_num"] == 12
+    with Served(out, tmp_path) as s:
+        got = served_matches_reference(s, out, "w2 w4 w6 w8 w10 w12 w14", 11)
+        assert all(d["redescription"] for d in got["data"])
 
-    sys.path.insert(0, os.path.join(ROOT, "training"))
-    from mirrorgan_train import export
 
-    meta["stream"] = {"embed_size": 8, "hidden_size": 16, "max_seq_length": 20, "end_token": False}
-    (out / "model.json").write_text(json.dumps(meta))
-    for name in ("stream_encoder", "stream_decoder"):
-        save_file({"x": torch.zeros(1)}, str(out / f"{name}.safetensors"))
-    export.write_manifest(str(out))
-    run = subprocess.run([BIN, "inspect", str(out)], capture_output=True, text=True, timeout=60)
-    assert run.returncode != 0
-    assert "backbone inception_v3 is not supported" in run.stderr + run.stdout
+def test_converted_attngan_without_stream_is_served(tmp_path):
+    """AttnGAN releases have no STREAM: the server generates and scores, and says plainly there is no redescription."""
+    out = convert(tmp_path, "attngan-birds", "tiny", ngf=4, nef=16, r_num=2, glam=False, stream=False)
+    assert json.loads((out / "model.json").read_text())["stream"] is None
+    assert not (out / "stream_encoder.safetensors").exists()
+    inspect = subprocess.run([BIN, "inspect", str(out)], capture_output=True, text=True, timeout=120)
+    assert inspect.returncode == 0, inspect.stderr
+    assert "STREAM        none" in inspect.stdout
+    with Served(out, tmp_path) as s:
+        model = json.loads(s.request("GET", "/v1/models")[2])["data"][0]
+        assert model["captioner"] is False and "no captioner" in model["notice"]
+        got = served_matches_reference(s, out, CAPTION, 9)
+        assert all(d["redescription"] is None for d in got["data"])
+        assert "no redescription is available" in got["notice"]
+        status, headers, png = s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 9}, accept="image/png")
+        assert status == 200 and "X-Redescription" not in headers and "X-R-Precision-Rank" in headers
+        assert "no redescription" in urllib.parse.unquote(headers["X-Notice"])
+        status, _, body = s.request("POST", "/v1/captions", png, {"Content-Type": "image/png"})
+        err = json.loads(body)["error"]
+        assert status == 501 and err["code"] == "no_captioner" and "has no captioner" in err["message"]
+        chat = {"messages": [{"role": "user", "content": [
+            {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}}]}]}
+        status, _, body = s.post_json("/v1/chat/completions", chat)
+        assert status == 501 and json.loads(body)["error"]["code"] == "no_captioner"

@@ -14,10 +14,12 @@ final class FakeEngine: InferenceEngine, @unchecked Sendable {
     private var _captionCalls = 0
 
     /// `limits`: what the engine accepts per request (the router checks requests against them).
-    init(delay: Double = 0, limits: GenerationLimits = GenerationLimits(maxImages: 8, maxBeamSize: 8)) {
+    /// `captioner: false`: a model without STREAM (no redescription; captioning is 501 no_captioner).
+    init(delay: Double = 0, limits: GenerationLimits = GenerationLimits(maxImages: 8, maxBeamSize: 8), captioner: Bool = true) {
         self.delay = delay
         info = ModelInfo(id: "fake-birds", description: "test double", parameters: 1234,
-                         files: ["text_encoder.bin": String(repeating: "ab", count: 32)], threads: 1, limits: limits)
+                         files: ["text_encoder.bin": String(repeating: "ab", count: 32)], threads: 1, limits: limits,
+                         captioner: captioner)
     }
 
     var generateCalls: Int { lock.lock(); defer { lock.unlock() }; return _generateCalls }
@@ -41,7 +43,7 @@ final class FakeEngine: InferenceEngine, @unchecked Sendable {
             let cosine: Float = i == 0 ? 0.75 : .nan
             let pixels: [UInt8] = [UInt8(truncatingIfNeeded: i), 64, 128, 255]
             images.append(GenerationOutput.Image(png: TestPNG.grey(pixels: pixels), seed: p.seed &+ UInt64(i),
-                                         redescription: "a small bird, with \"red\" wings/100%", rank: i == 0 ? 1 : 3,
+                                         redescription: info.captioner ? "a small bird, with \"red\" wings/100%" : nil, rank: i == 0 ? 1 : 3,
                                          candidates: 100, cosine: cosine, attention: attention))
         }
         return GenerationOutput(images: images, tokens: known, unknownWords: unknown, truncated: words.count > 18,
@@ -50,6 +52,7 @@ final class FakeEngine: InferenceEngine, @unchecked Sendable {
 
     func caption(image png: [UInt8], beamSize: Int) throws -> CaptionOutput {
         lock.lock(); _captionCalls += 1; lock.unlock()
+        if !info.captioner { throw EngineError.notSupported(code: "no_captioner", message: "no captioner") }
         if delay > 0 { Thread.sleep(forTimeInterval: delay) }
         guard let (w, h) = TestPNG.dimensions(png) else { throw EngineError.badImage("cannot decode the PNG") }
         guard w * h <= FakeEngine.maxPixels else { throw EngineError.imageTooLarge("\(w)x\(h) is too many pixels") }
