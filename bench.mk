@@ -1,7 +1,8 @@
 # make bench: the Swift runtime, PyTorch (eager) and ONNX Runtime side by side, one run, same machine,
 # weights and inputs, at 1 and 2 threads (training/mirrorgan_train/bench.py). Results replace the tables
 # between the BENCH markers in docs/PERFORMANCE.md and README.md.
-#   make bench                        both configurations (official-birds random weights; Weights/synthbirds)
+#   make bench                        every configuration (official-birds random weights; Weights/synthbirds;
+#                                     converted-birds and converted-coco, the converter's layout, Swift only)
 #   make bench BENCH_THREADS=2 BENCH_ITERATIONS=9 BENCH_CONFIGS=official-birds
 #   make bench-swift                  the Swift side alone (mirrorgan bench)
 # The Swift process runs with bench/alloccount.c preloaded to count heap allocations per request.
@@ -9,7 +10,7 @@ VENV ?= training/.venv
 PY ?= $(VENV)/bin/python
 BENCH_THREADS ?= 1,2
 BENCH_ITERATIONS ?= 7
-BENCH_CONFIGS ?= official-birds,default
+BENCH_CONFIGS ?= official-birds,default,converted-birds,converted-coco
 BENCH_DOC ?= docs/PERFORMANCE.md
 BENCH_README ?= README.md
 

@@ -5,7 +5,11 @@ count, weights and inputs (docs/PERFORMANCE.md; `make bench`).
 For each configuration:
   official-birds  the official birds widths (ngf 32, R_NUM 2, nef 256, n_words 5450) with random weights,
                   built here and exported to a temporary model directory that the Swift bench loads;
-  default         Weights/synthbirds (skipped while that directory is incomplete, e.g. during training).
+  default         Weights/synthbirds (skipped while that directory is incomplete, e.g. during training);
+  converted-birds the layout `make convert` writes for a MirrorGAN birds model (Inception-v3 DAMSM trunk, STREAM on
+                  ResNet-152, official birds widths, GLAM), random weights written by the Swift side
+                  (`mirrorgan bench --save-model`); Swift only (PyTorch and ORT columns empty);
+  converted-coco  the same for an AttnGAN COCO release (ngf 48, R_NUM 3, 27,297 words, no STREAM); Swift only.
 Inputs: caption token ids 1..18 (T = 18), z and eps from MirrorRNG(seed 0) (rng.py, the Swift twin).
 The three generators' 256² images are compared (max |diff|) to show that they computed the same thing.
 
@@ -38,6 +42,7 @@ from .models import (CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ALLOC_COUNTER = os.path.join(REPO, ".build", "alloccount.so")
 T_TOKENS = 18
+SWIFT_ONLY = ("converted-birds", "converted-coco")  # random weights in the converter's layout, written by the Swift side
 
 
 def load_safetensors(path):
@@ -357,7 +362,7 @@ def main(argv=None):
     ap.add_argument("--threads", default="1,2", help="thread counts, comma-separated (each gets its own tables)")
     ap.add_argument("--iterations", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
-    ap.add_argument("--configs", default="official-birds,default")
+    ap.add_argument("--configs", default="official-birds,default,converted-birds,converted-coco")
     ap.add_argument("--swift", default=os.path.join(REPO, ".build", "release", "mirrorgan"))
     ap.add_argument("--default-weights", default=os.path.join(REPO, "Weights", "synthbirds"))
     ap.add_argument("--generator-only", action="store_true", help="skip backbone and STREAM")
@@ -382,6 +387,25 @@ def main(argv=None):
             if config == "official-birds":
                 model_dir = os.path.join(tmp, "model")
                 cfg, mods = official_birds(model_dir)
+            elif config in SWIFT_ONLY:
+                model_dir = os.path.join(tmp, "model")
+                subprocess.run([a.swift, "bench", "--config", config, "--save-model", model_dir], check=True,
+                               capture_output=True)
+                with open(os.path.join(model_dir, "model.json")) as f:
+                    meta = json.load(f)
+                for threads in thread_counts:
+                    key = f"{config}@{threads}"
+                    print(f"[{key}] Swift ...", flush=True)
+                    sw, _, sw_rss, _ = time_swift(a.swift, model_dir, threads, a.iterations, a.warmup, tmp, full)
+                    results[key] = dict(config=config, threads=threads, swift=sw, pytorch={}, ort={}, swift_rss_mib=sw_rss,
+                                        max_abs_diff_swift_vs_pytorch=None, max_abs_diff_ort_vs_pytorch=None,
+                                        ngf=meta["generator"]["ngf"], r_num=meta["generator"]["r_num"],
+                                        nef=meta["text_encoder"]["hidden_dim"], n_words=meta["text_encoder"]["n_words"],
+                                        weights_mib=weights_mib(model_dir), seconds=0.0)
+                    print(table(results[key]))
+                    print(extra_lines(results[key]), flush=True)
+                shutil.rmtree(model_dir, ignore_errors=True)
+                continue
             elif config == "default":
                 model_dir = a.default_weights
                 if not os.path.exists(os.path.join(model_dir, "MANIFEST")):
@@ -446,9 +470,11 @@ def weights_mib(model_dir):
 
 def extra_lines(r):
     sw = r["swift"]
-    out = [f"256² image: max |Swift − PyTorch| = {r['max_abs_diff_swift_vs_pytorch']:.1e}, "
-           f"max |ORT − PyTorch| = {r['max_abs_diff_ort_vs_pytorch']:.1e}. "
-           f"Swift peak RSS {fmt(r['swift_rss_mib'])} MiB (whole process, all stages; weights "
+    same = ("Swift only (the converter's layout: PyTorch's side of it is mirrorgan_train.pipeline.ReferenceModel, "
+            "checked for parity by the tests, not timed here). " if r["max_abs_diff_swift_vs_pytorch"] is None else
+            f"256² image: max |Swift − PyTorch| = {r['max_abs_diff_swift_vs_pytorch']:.1e}, "
+            f"max |ORT − PyTorch| = {r['max_abs_diff_ort_vs_pytorch']:.1e}. ")
+    out = [same + f"Swift peak RSS {fmt(r['swift_rss_mib'])} MiB (whole process, all stages; weights "
            f"{r['weights_mib']:.1f} MiB, limit 2 × weights + 300 = {2 * r['weights_mib'] + 300:.0f} MiB)."]
     if "allocations_per_request" in sw:
         out.append(f"Heap allocations per request in steady state (Swift, LD_PRELOAD counter): "

@@ -15,7 +15,7 @@ public struct InceptionV3: Sendable {
             let s = r.scope(name)
             conv = try ConvLayer(s, "conv", in: cin, out: out, kernelSize: kernel, stride: stride,
                                  padding: .fixed(Padding2D(vertical: padding.0, horizontal: padding.1)))
-                .folding(s.batchNorm("bn", channels: out, eps: eps)).withTransposedWeight()
+                .folding(s.batchNorm("bn", channels: out, eps: eps))
         }
 
         init(_ r: WeightReader, _ name: String, in cin: Int, out: Int, kernel: Int, stride: Int = 1, padding: Int = 0,

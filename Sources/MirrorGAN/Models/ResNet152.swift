@@ -15,15 +15,15 @@ public struct ResNet152: Sendable {
 
         init(_ r: WeightReader, in cin: Int, width: Int, stride: Int, eps: Float) throws {
             conv1 = try ConvLayer(r, "conv1", in: cin, out: width, kernel: 1, padding: .fixed(.zero))
-                .folding(r.batchNorm("bn1", channels: width, eps: eps)).withTransposedWeight()
+                .folding(r.batchNorm("bn1", channels: width, eps: eps))
             conv2 = try ConvLayer(r, "conv2", in: width, out: width, kernel: 3, stride: stride, padding: .fixed(Padding2D(1)))
-                .folding(r.batchNorm("bn2", channels: width, eps: eps)).withTransposedWeight()
+                .folding(r.batchNorm("bn2", channels: width, eps: eps))
             conv3 = try ConvLayer(r, "conv3", in: width, out: 4 * width, kernel: 1, padding: .fixed(.zero))
-                .folding(r.batchNorm("bn3", channels: 4 * width, eps: eps)).withTransposedWeight()
+                .folding(r.batchNorm("bn3", channels: 4 * width, eps: eps))
             let d = r.scope("downsample")
             downsample = stride != 1 || cin != 4 * width
                 ? try ConvLayer(d, "0", in: cin, out: 4 * width, kernel: 1, stride: stride, padding: .fixed(.zero))
-                    .folding(d.batchNorm("1", channels: 4 * width, eps: eps)).withTransposedWeight()
+                    .folding(d.batchNorm("1", channels: 4 * width, eps: eps))
                 : nil
         }
 
@@ -41,7 +41,7 @@ public struct ResNet152: Sendable {
     init(_ r: WeightReader, config: ModelConfig.Backbone) throws {
         let eps = config.bnEps ?? 1e-5
         conv1 = try ConvLayer(r, "conv1", in: 3, out: 64, kernel: 7, stride: 2, padding: .fixed(Padding2D(3)))
-            .folding(r.batchNorm("bn1", channels: 64, eps: eps)).withTransposedWeight()
+            .folding(r.batchNorm("bn1", channels: 64, eps: eps))
         var blocks = [Bottleneck]()
         var cin = 64
         for (stage, (count, width)) in zip(Self.layers, Self.widths).enumerated() {

@@ -6,6 +6,9 @@ import MirrorGAN
 ///
 /// `--config official-birds` builds a model directory with the official birds widths (ngf 32, R_NUM 2,
 /// nef 256, n_words 5450) and random weights in a temporary directory (no files needed);
+/// `--config converted-birds` / `converted-coco` build the layout `make convert` writes (Inception-v3 DAMSM trunk;
+/// birds: MirrorGAN GLAM at the official birds widths with STREAM on ResNet-152; COCO: the AttnGAN COCO release's
+/// widths, ngf 48, R_NUM 3, 27,297 words, without STREAM), random weights;
 /// `--config default` loads `Weights/synthbirds`. `--weights DIR` loads DIR instead (this is how
 /// `make bench` hands the Swift side exactly the weights PyTorch and ONNX Runtime use).
 /// The inputs are fixed: caption token ids 1…18 (T = 18, as in the MAC counts) and seed 0.
@@ -13,7 +16,7 @@ struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time each inference stage (median over iterations); ends with generator_ms_median=<ms>.")
 
-    @Option(help: "official-birds (random weights at the official widths) or default (Weights/synthbirds).")
+    @Option(help: "official-birds (random weights at the official widths), converted-birds, converted-coco (the converter's layout: Inception-v3 / ResNet-152 trunks) or default (Weights/synthbirds).")
     var config: String = "official-birds"
     @Option(help: "Model directory (overrides --config's weights).") var weights: String?
     @Option(help: "Compute threads (fixed at start).") var threads: Int = 2
@@ -21,10 +24,14 @@ struct Bench: ParsableCommand {
     @Option(help: "Untimed warm-up iterations.") var warmup: Int = 1
     @Option(help: "Caption length in tokens (ids 1…T).") var tokens: Int = 18
     @Flag(help: "Time the generator only (skip backbone, STREAM and R-precision).") var generatorOnly = false
-    @Option(help: "Only write the random official-birds model directory to this path, then exit.") var saveModel: String?
+    @Option(help: "Only write the random --config model directory to this path, then exit.") var saveModel: String?
     @Option(help: "Write the last pass's images (image64, image128, image256) to this safetensors file.") var dumpImages: String?
     @Flag(help: "Per-layer A/B instead: the reference kernels (upsample → im2col conv → GLU, …) against the fused ones, at the official shapes.")
     var layers = false
+
+    /// The random-weight configurations `--config` names.
+    static let synthetic: [String: SyntheticModel.Widths] = [
+        "official-birds": .officialBirds, "converted-birds": .convertedBirds, "converted-coco": .convertedCOCO]
 
     func run() throws {
         guard iterations >= 1, warmup >= 0, (1...18).contains(tokens) else {
@@ -32,7 +39,8 @@ struct Bench: ParsableCommand {
         }
         Runtime.setThreads(threads)
         if let saveModel {
-            let dir = try SyntheticModel.write(.officialBirds)
+            guard let widths = Self.synthetic[config] else { throw ValidationError("--save-model needs a random-weight --config") }
+            let dir = try SyntheticModel.write(widths)
             try? FileManager.default.removeItem(atPath: saveModel)
             try FileManager.default.moveItem(atPath: dir, toPath: saveModel)
             print("wrote \(saveModel)")
@@ -43,15 +51,15 @@ struct Bench: ParsableCommand {
         let dir: String
         if let weights {
             dir = weights
-        } else if config == "official-birds" {
+        } else if let widths = Self.synthetic[config] {
             let t0 = Date()
-            dir = try SyntheticModel.write(.officialBirds)
+            dir = try SyntheticModel.write(widths)
             temp = dir
-            FileHandle.standardError.write("wrote random official-birds model to \(dir) in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s\n".data(using: .utf8)!)
+            FileHandle.standardError.write("wrote random \(config) model to \(dir) in \(String(format: "%.1f", Date().timeIntervalSince(t0))) s\n".data(using: .utf8)!)
         } else if config == "default" {
             dir = "Weights/synthbirds"
         } else {
-            throw ValidationError("--config must be official-birds or default, got \(config)")
+            throw ValidationError("--config must be official-birds, converted-birds, converted-coco or default, got \(config)")
         }
         defer { if let temp { try? FileManager.default.removeItem(atPath: temp) } }
         let model: MirrorGANModel
