@@ -12,14 +12,24 @@ private enum TinyModel {
     static let repoRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
-    static let model: Result<MirrorGANModel, Error> = Result {
+    static let model: Result<MirrorGANModel, Error> = Result { try load(stream: true) }
+    /// The same model without STREAM (`"stream": null`, no STREAM files): what a converted AttnGAN release is.
+    static let withoutStream: Result<MirrorGANModel, Error> = Result { try load(stream: false) }
+
+    static func load(stream: Bool) throws -> MirrorGANModel {
         let fm = FileManager.default
         let dir = NSTemporaryDirectory() + "mirrorgan-engine-" + UUID().uuidString
         try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? fm.removeItem(atPath: dir) }  // the model keeps nothing open after loading
         let tiny = repoRoot.appendingPathComponent("Tests/Fixtures/parity/tiny").path
-        for f in try fm.contentsOfDirectory(atPath: tiny) where f != "MANIFEST" {
+        for f in try fm.contentsOfDirectory(atPath: tiny) where f != "MANIFEST" && (stream || !f.hasPrefix("stream_")) {
             try fm.copyItem(atPath: tiny + "/" + f, toPath: dir + "/" + f)
+        }
+        if !stream {
+            let url = URL(fileURLWithPath: dir + "/model.json")
+            var json = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any] ?? [:]
+            json["stream"] = NSNull()
+            try JSONSerialization.data(withJSONObject: json).write(to: url)
         }
         try fm.copyItem(atPath: repoRoot.appendingPathComponent("Weights/synthbirds/backbone.safetensors").path,
                         toPath: dir + "/backbone.safetensors")
@@ -156,5 +166,23 @@ struct ModelEngineTests {
         // round(v / peak · 255): 0, 63.75 → 64, 127.5 → 128, 255; grey (r = g = b).
         #expect(first.rgb == [0, 64, 128, 255].flatMap { [$0, $0, $0] })
         #expect(try PNG.decode(maps[1].png).rgb == [UInt8](repeating: 0, count: 12))
+    }
+
+    @Test func aModelWithoutStreamGeneratesAndScoresButCannotCaption() throws {
+        let engine = ModelEngine(model: try TinyModel.withoutStream.get(), threads: 2)
+        #expect(engine.info.captioner == false)
+        #expect(try TinyModel.engine().info.captioner == true)
+        let out = try engine.generate(GenerationParams(caption: "w3 w5 w7", seed: 4, n: 2))
+        #expect(out.images.count == 2 && out.images.allSatisfy { $0.redescription == nil && $0.candidates == 100 })
+        #expect(out.timings["captioner"] == nil && out.timings["rprecision"] != nil)
+        // The same image and rank as with STREAM: STREAM only adds the redescription.
+        let with = try TinyModel.engine().generate(GenerationParams(caption: "w3 w5 w7", seed: 4, n: 2))
+        #expect(with.images.map(\.png) == out.images.map(\.png) && with.images.map(\.rank) == out.images.map(\.rank))
+        let error = engineError { _ = try engine.caption(image: out.images[0].png, beamSize: 1) }
+        guard case let .notSupported(code, message)? = error else {
+            Issue.record("expected notSupported, got \(String(describing: error))")
+            return
+        }
+        #expect(code == "no_captioner" && message.contains("has no captioner"))
     }
 }

@@ -79,6 +79,19 @@ struct ConvertedParityTests {
                     "layer4 spatial mean (\(imagenet ? "ImageNet" : "raw") input)")
     }
 
+    /// The kernels split work only where the result does not depend on the split: bit-identical at 1 and 2 threads.
+    @Test func trunksAreIdenticalAtOneAndTwoThreads() throws {
+        let fx = try Self.io(), seeds = try Self.requests()
+        let input = try fx.require("input")
+        let inception = try Self.trunk(Self.inception, seed: seeds.inception_seed)
+        let resnet = try Self.trunk(Self.resnet(imagenet: false), seed: seeds.resnet_seed)
+        let a = try atOneAndTwoThreads { try inception(input) }
+        let b = try atOneAndTwoThreads { try resnet(input).global }
+        Runtime.setThreads(1)
+        #expect(a.one.local == a.two.local && a.one.global == a.two.global)
+        #expect(b.one == b.two)
+    }
+
     /// A loadable copy of a fixture directory: the trunks made from the seeds, and a MANIFEST.
     static func completeDirectory(_ name: String) throws -> String {
         let seeds = try requests()
