@@ -70,6 +70,8 @@ struct FusedKernelTests {
         .init(n: 2, c: 6, o: 8, h: 13, w: 11, budget: 1500),  // several blocks, short last block
         .init(n: 1, c: 8, o: 10, h: 16, w: 16, budget: 1),  // one row (tile row) per block
         .init(n: 1, c: 16, o: 32, h: 8, w: 12, budget: 2 << 20),
+        .init(n: 1, c: 9, o: 12, h: 35, w: 35, budget: 2 << 20),  // the trunks' odd sizes (Inception's 35², ResNet's 7²)
+        .init(n: 1, c: 24, o: 16, h: 7, w: 7, budget: 2 << 20),
     ]
 
     @Test(arguments: cases)
@@ -108,6 +110,8 @@ struct FusedKernelTests {
         #expect(maxAbsDiff(try run(x, .tanh), MirrorGAN.tanh(reference)) < 1e-4)
         let r = rng.tensor(reference.shape)
         #expect(maxAbsDiff(try run(x, .residual(r)), try add(reference, r)) < 1e-4)
+        let relu = try Tensor(shape: reference.shape, data: reference.data.map { max($0, 0) })
+        #expect(maxAbsDiff(try run(x, .relu), relu) < 1e-4, "ReLU epilogue (the trunks')")
         return (x, w, b, run)
     }
 

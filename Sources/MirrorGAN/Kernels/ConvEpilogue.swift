@@ -10,6 +10,8 @@ public enum ConvEpilogue: Sendable {
     case tanh
     /// Adds a tensor of the output's shape (residual connection).
     case residual(Tensor)
+    /// max(·, 0) (`F.relu`: the Inception-v3 and ResNet-152 trunks' conv → BN → ReLU).
+    case relu
 }
 
 extension ConvEpilogue {
@@ -26,7 +28,7 @@ extension ConvEpilogue {
                 throw TensorError.shapeMismatch(op: op + " residual", expected: shape, actual: r.shape)
             }
             return (o, r)
-        case .identity, .tanh:
+        case .identity, .tanh, .relu:
             return (o, nil)
         }
     }

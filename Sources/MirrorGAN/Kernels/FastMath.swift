@@ -43,6 +43,20 @@ func fastExpNegated(_ a: Float8) -> Float8 {
 @inline(__always)
 func relu(_ x: Float8) -> Float8 { float8(bits(x) & ~(bits(x) &>> 31)) }
 
+/// row[0..<count] = max(row, 0) (the Winograd kernels' ReLU epilogue), 8 lanes at a time.
+@inline(__always)
+func reluRow(_ row: UnsafeMutablePointer<Float>, _ count: Int) {
+    var i = 0
+    while i + 8 <= count {
+        store8(relu(load8(row + i)), row + i)
+        i += 8
+    }
+    while i < count {
+        if row[i] < 0 { row[i] = 0 }
+        i += 1
+    }
+}
+
 /// min(max(x, 0), 6) on the bit patterns (ReLU6; see the note at the top of the file on min/max). A NaN
 /// comes out 6 or 0 by its sign bit (the scalar clamp passes it through); activations are finite.
 @inline(__always)

@@ -8,7 +8,7 @@ import Foundation
 /// Tiles are processed in blocks of tile rows (transform buffers within ~8 MB, reused per thread). The
 /// input transform runs over whole rows at once: the four input rows of a tile row are split into even
 /// and odd columns, so that both the row and the column transforms are contiguous vector operations.
-/// The output transform adds the bias and applies the epilogue (GLU, tanh or residual add) in the same
+/// The output transform adds the bias and applies the epilogue (GLU, tanh, residual add or ReLU) in the same
 /// pass. F(2, 3)'s transforms only add, subtract and halve, so it is as accurate as direct convolution
 /// to within a few ulp.
 public struct WinogradF2x2: Sendable {
@@ -67,7 +67,13 @@ public struct WinogradF2x2: Sendable {
         let scratch = ScratchBuffer.current.floats(vCount + 16 * o * maxTiles)
         let vBuf = scratch, mBuf = scratch + vCount
         let mode: Int
-        switch epilogue { case .identity: mode = 0; case .glu: mode = 1; case .tanh: mode = 2; case .residual: mode = 3 }
+        switch epilogue {
+        case .identity: mode = 0
+        case .glu: mode = 1
+        case .tanh: mode = 2
+        case .residual: mode = 3
+        case .relu: mode = 4
+        }
         forEachRowBlock(x: x, weights: u, bias: bias, residual: residual, out: out, images: n, rows: th,
                         rowsPerBlock: rowsPerBlock) { k, image, ty0, rowsHere in
             let xp = k.x, ub = k.weights, bp = k.bias, op = k.out, rp = k.residual
@@ -183,6 +189,8 @@ public struct WinogradF2x2: Sendable {
                             } else if mode == 3, let rp {
                                 let res = rp + ((image * o + oc) * h + oy) * w
                                 for k in 0..<w { row[k] += res[k] }
+                            } else if mode == 4 {
+                                reluRow(row, w)
                             }
                         }
                     }

@@ -348,6 +348,7 @@ private func outputTransform(m: UnsafeMutablePointer<Float>, planeStride: Int, o
                         let res = residual + oy * w
                         for kk in 0..<w { row[kk] += res[kk] }
                     }
+                case .relu: reluRow(row, w)
                 case .identity, .glu: break
                 }
             }

@@ -6,16 +6,16 @@
 /// pixel_mean = pixel_std = 0.5 make the mapping the identity). Reference: `InceptionTrunk` in
 /// training/mirrorgan_train/backbones.py.
 public struct InceptionV3: Sendable {
-    /// `BasicConv2d`: conv → BN → ReLU.
+    /// `BasicConv2d`: conv → BN → ReLU (3×3 stride-1 ones by Winograd: `TrunkConv`).
     struct BasicConv: Sendable {
-        let conv: ConvLayer
+        let conv: TrunkConv
 
         init(_ r: WeightReader, _ name: String, in cin: Int, out: Int, kernel: (Int, Int), stride: Int = 1,
              padding: (Int, Int) = (0, 0), eps: Float) throws {
             let s = r.scope(name)
-            conv = try ConvLayer(s, "conv", in: cin, out: out, kernelSize: kernel, stride: stride,
-                                 padding: .fixed(Padding2D(vertical: padding.0, horizontal: padding.1)))
-                .folding(s.batchNorm("bn", channels: out, eps: eps))
+            conv = try TrunkConv(ConvLayer(s, "conv", in: cin, out: out, kernelSize: kernel, stride: stride,
+                                           padding: .fixed(Padding2D(vertical: padding.0, horizontal: padding.1)))
+                .folding(s.batchNorm("bn", channels: out, eps: eps)))
         }
 
         init(_ r: WeightReader, _ name: String, in cin: Int, out: Int, kernel: Int, stride: Int = 1, padding: Int = 0,
@@ -24,7 +24,7 @@ public struct InceptionV3: Sendable {
                           eps: eps)
         }
 
-        func callAsFunction(_ x: Tensor) throws -> Tensor { try conv(x, relu: true) }
+        func callAsFunction(_ x: Tensor) throws -> Tensor { try conv(x) }
     }
 
     /// The 3×3 stride-1 average pool (padding 1, zeros counted) of the Mixed blocks' pooling branches.

@@ -147,3 +147,33 @@ extension Tensor {
         return Tensor(uncheckedShape: [b, n, m], data: out)
     }
 }
+
+/// A trunk convolution (Inception-v3, ResNet-152) with its BatchNorm folded in and a ReLU after it: the 3×3,
+/// stride-1, pad-1 ones run as Winograd F(2×2, 3×3) (measured at the trunks' shapes, one thread: about half the
+/// time of im2col + SGEMM, e.g. 256 → 256 channels at 14² 2.5 → 1.4 ms, 32 → 64 at 147² 14.8 → 5.4 ms; its kernel
+/// transform holds 16/9 of the weight), the others as im2col + SGEMM with the ReLU in the bias pass.
+enum TrunkConv: Sendable {
+    case direct(ConvLayer)
+    case winograd(WinogradF2x2)
+
+    init(_ layer: ConvLayer) throws {
+        if case let .fixed(p) = layer.padding, p == Padding2D(1), layer.stride == 1, layer.groups == 1,
+           layer.weight.shape[2] == 3, layer.weight.shape[3] == 3 {
+            self = .winograd(try WinogradF2x2(weight: layer.weight, bias: layer.bias))
+        } else {
+            self = .direct(layer)
+        }
+    }
+
+    /// relu(conv(x) + residual?).
+    func callAsFunction(_ x: Tensor, residual: Tensor? = nil) throws -> Tensor {
+        switch self {
+        case let .direct(layer): return try layer(x, residual: residual, relu: true)
+        case let .winograd(w):
+            guard residual == nil else {
+                throw TensorError.invalidArgument(op: "TrunkConv", message: "a Winograd trunk conv takes no residual")
+            }
+            return try w(x, epilogue: .relu)
+        }
+    }
+}

@@ -10,14 +10,17 @@ public struct ResNet152: Sendable {
     public static let globalChannels = 2048
 
     struct Bottleneck: Sendable {
-        let conv1, conv2, conv3: ConvLayer
+        let conv1, conv3: ConvLayer
+        /// 3×3: Winograd at stride 1 (`TrunkConv`), im2col at a stage's first (stride-2) block.
+        let conv2: TrunkConv
         let downsample: ConvLayer?
 
         init(_ r: WeightReader, in cin: Int, width: Int, stride: Int, eps: Float) throws {
             conv1 = try ConvLayer(r, "conv1", in: cin, out: width, kernel: 1, padding: .fixed(.zero))
                 .folding(r.batchNorm("bn1", channels: width, eps: eps))
-            conv2 = try ConvLayer(r, "conv2", in: width, out: width, kernel: 3, stride: stride, padding: .fixed(Padding2D(1)))
-                .folding(r.batchNorm("bn2", channels: width, eps: eps))
+            conv2 = try TrunkConv(ConvLayer(r, "conv2", in: width, out: width, kernel: 3, stride: stride,
+                                            padding: .fixed(Padding2D(1)))
+                .folding(r.batchNorm("bn2", channels: width, eps: eps)))
             conv3 = try ConvLayer(r, "conv3", in: width, out: 4 * width, kernel: 1, padding: .fixed(.zero))
                 .folding(r.batchNorm("bn3", channels: 4 * width, eps: eps))
             let d = r.scope("downsample")
@@ -30,7 +33,7 @@ public struct ResNet152: Sendable {
         /// relu(bn3(conv3(…)) + identity): the add and the ReLU in conv3's bias pass.
         func callAsFunction(_ x: Tensor) throws -> Tensor {
             let identity = try downsample.map { try $0(x) } ?? x
-            return try conv3(conv2(conv1(x, relu: true), relu: true), residual: identity, relu: true)
+            return try conv3(conv2(conv1(x, relu: true)), residual: identity, relu: true)
         }
     }
 
