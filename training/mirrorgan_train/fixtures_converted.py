@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 from . import synthetic_trunk
 from .backbones import InceptionTrunk, ResNetTrunk
 from .convert_layout import inception_backbone, resnet152_backbone
-from .export import write_manifest, write_model_dir
+from .export import write_model_dir
 from .models import CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, ModelConfig, weights_init
 from .pipeline import ReferenceModel
 
@@ -123,15 +123,3 @@ def write(out: str):
     with open(os.path.join(parity, "converted_requests.json"), "w") as f:
         json.dump(requests, f, indent=1)
 
-
-def complete_dir(fixture_dir: str, dest: str):
-    """A loadable copy of a fixture directory: the trunks made from the seeds, and a MANIFEST (for tests)."""
-    shutil.copytree(fixture_dir, dest)
-    with open(os.path.join(dest, "model.json")) as f:
-        meta = json.load(f)
-    inc = InceptionTrunk(meta["backbone"])
-    save_file(synthetic_trunk.state_dict(inc, INCEPTION_SEED), os.path.join(dest, "backbone.safetensors"))
-    if meta.get("stream_backbone"):
-        res = ResNetTrunk(meta["stream_backbone"])
-        save_file(synthetic_trunk.state_dict(res, RESNET_SEED), os.path.join(dest, "stream_backbone.safetensors"))
-    write_manifest(dest)
