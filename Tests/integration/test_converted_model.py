@@ -55,12 +55,13 @@ def convert(tmp, name, config, ngf, nef, r_num, glam, stream, cap_embed=8, cap_h
     O.save_legacy(O.randomise(O.RNN_ENCODER(len(WORDS) + 1, nhidden=nef), 1).state_dict(), tmp / f"{name}_te.pth")
     O.save_legacy(O.randomise(O.G_NET(ngf=ngf, nef=nef, r_num=r_num, glam=glam), 2).state_dict(), tmp / f"{name}_g.pth")
     torch.save(O.randomise(O.CNN_ENCODER(nef=nef), 3).state_dict(), tmp / f"{name}_ie.pth")
-    args = ["--config", config, "--generator", str(tmp / f"{name}_g.pth"), "--text-encoder", str(tmp / f"{name}_te.pth"),
-            "--image-encoder", str(tmp / f"{name}_ie.pth"), "--captions", str(tmp / f"{name}.pickle"),
-            "--out", str(tmp / name)]
+    args = ["--config", config, "--generator", str(tmp / f"{name}_g.pth"),
+            "--text-encoder", str(tmp / f"{name}_te.pth"), "--image-encoder", str(tmp / f"{name}_ie.pth"),
+            "--captions", str(tmp / f"{name}.pickle"), "--out", str(tmp / name)]
     if stream:
         O.save_legacy(O.randomise(O.CAPTION_CNN(embed_size=cap_embed), 4).state_dict(), tmp / f"{name}_cnn.ckpt")
-        torch.save(O.randomise(O.CAPTION_RNN(cap_embed, cap_hidden, len(WORDS) + 1), 5).state_dict(), tmp / f"{name}_rnn.ckpt")
+        rnn = O.randomise(O.CAPTION_RNN(cap_embed, cap_hidden, len(WORDS) + 1), 5)
+        torch.save(rnn.state_dict(), tmp / f"{name}_rnn.ckpt")
         args += ["--stream-encoder", str(tmp / f"{name}_cnn.ckpt"), "--stream-decoder", str(tmp / f"{name}_rnn.ckpt")]
     run = subprocess.run([sys.executable, "-m", "mirrorgan_train.convert", *args], capture_output=True, text=True,
                          timeout=600, cwd=os.path.join(ROOT, "training"))
@@ -144,7 +145,8 @@ def test_converted_mirrorgan_birds_is_served(tmp_path):
         assert all(len(d["redescription"].split()) == 20 for d in got["data"])  # no end token: always 20
         again = json.loads(s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 5, "n": 2})[2])
         assert [d["b64_json"] for d in again["data"]] == [d["b64_json"] for d in got["data"]]
-        status, headers, png = s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 5}, accept="image/png")
+        status, headers, png = s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 5},
+                                           accept="image/png")
         assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"
         assert urllib.parse.unquote(headers["X-Redescription"]) == got["data"][0]["redescription"]
         status, _, body = s.request("POST", "/v1/captions", png, {"Content-Type": "image/png"})
@@ -158,7 +160,8 @@ def test_converted_coco_is_served(tmp_path):
     out = convert(tmp_path, "attngan-coco", "coco", ngf=48, nef=256, r_num=3, glam=False, stream=True,
                   cap_embed=256, cap_hidden=512)
     meta = json.loads((out / "model.json").read_text())
-    assert meta["generator"]["ngf"] == 48 and meta["generator"]["r_num"] == 3 and meta["text_encoder"]["words_num"] == 12
+    g = meta["generator"]
+    assert g["ngf"] == 48 and g["r_num"] == 3 and meta["text_encoder"]["words_num"] == 12
     with Served(out, tmp_path) as s:
         got = served_matches_reference(s, out, "w2 w4 w6 w8 w10 w12 w14", 11)
         assert all(d["redescription"] for d in got["data"])
@@ -178,7 +181,8 @@ def test_converted_attngan_without_stream_is_served(tmp_path):
         got = served_matches_reference(s, out, CAPTION, 9)
         assert all(d["redescription"] is None for d in got["data"])
         assert "no redescription is available" in got["notice"]
-        status, headers, png = s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 9}, accept="image/png")
+        status, headers, png = s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 9},
+                                           accept="image/png")
         assert status == 200 and "X-Redescription" not in headers and "X-R-Precision-Rank" in headers
         assert "no redescription" in urllib.parse.unquote(headers["X-Notice"])
         status, _, body = s.request("POST", "/v1/captions", png, {"Content-Type": "image/png"})

@@ -42,7 +42,7 @@ from .models import (CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 ALLOC_COUNTER = os.path.join(REPO, ".build", "alloccount.so")
 T_TOKENS = 18
-SWIFT_ONLY = ("converted-birds", "converted-coco")  # random weights in the converter's layout, written by the Swift side
+SWIFT_ONLY = ("converted-birds", "converted-coco")  # the converter's layout, random weights written by the Swift side
 
 
 def load_safetensors(path):
@@ -397,7 +397,8 @@ def main(argv=None):
                     key = f"{config}@{threads}"
                     print(f"[{key}] Swift ...", flush=True)
                     sw, _, sw_rss, _ = time_swift(a.swift, model_dir, threads, a.iterations, a.warmup, tmp, full)
-                    results[key] = dict(config=config, threads=threads, swift=sw, pytorch={}, ort={}, swift_rss_mib=sw_rss,
+                    results[key] = dict(config=config, threads=threads, swift=sw, pytorch={}, ort={},
+                                        swift_rss_mib=sw_rss,
                                         max_abs_diff_swift_vs_pytorch=None, max_abs_diff_ort_vs_pytorch=None,
                                         ngf=meta["generator"]["ngf"], r_num=meta["generator"]["r_num"],
                                         nef=meta["text_encoder"]["hidden_dim"], n_words=meta["text_encoder"]["n_words"],

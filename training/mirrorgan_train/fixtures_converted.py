@@ -100,7 +100,8 @@ def write(out: str):
     parity = os.path.join(out, "parity")
     save_file(trunk_io(), os.path.join(parity, "converted_io.safetensors"))
     requests = {"inception_seed": INCEPTION_SEED, "resnet_seed": RESNET_SEED, "models": {}}
-    for name, kw, stream, seed in (("converted_birds", BIRDS, True, 181), ("converted_coco_nostream", COCO, False, 182)):
+    models = (("converted_birds", BIRDS, True, 181), ("converted_coco_nostream", COCO, False, 182))
+    for name, kw, stream, seed in models:
         with tempfile.TemporaryDirectory() as tmp:
             full = os.path.join(tmp, name)
             _model_dir(full, kw, stream, seed)
