@@ -56,6 +56,8 @@ static void cpng_read_fn(png_structp png, png_bytep out, size_t length) {
     reader->offset += length;
 }
 
+// The argument checks and cleared outputs at the top are deliberately those of cwebp_decode_rgb8 and cjpeg_decode_rgb8 (one SwiftPM
+// target per shim, as for the error-text helper above).
 int cpng_decode_rgb8(const uint8_t *data, size_t size, uint64_t max_pixels,
                      uint8_t **out_rgb, uint32_t *out_width, uint32_t *out_height,
                      char *err, size_t err_capacity) {

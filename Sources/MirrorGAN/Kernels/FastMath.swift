@@ -43,19 +43,27 @@ func fastExpNegated(_ a: Float8) -> Float8 {
 @inline(__always)
 func relu(_ x: Float8) -> Float8 { float8(bits(x) & ~(bits(x) &>> 31)) }
 
-/// row[0..<count] = max(row, 0) (the Winograd kernels' ReLU epilogue), 8 lanes at a time.
+/// p[i] = f(p[i]) for i < n, 8 lanes at a time; the last n mod 8 elements go through `f` as one zero-padded
+/// vector, so every element gets the same lane function wherever it stands in the row. The one loop behind the
+/// row epilogues (`reluRow`, `tanhRow`).
 @inline(__always)
-func reluRow(_ row: UnsafeMutablePointer<Float>, _ count: Int) {
+func mapRow(_ p: UnsafeMutablePointer<Float>, _ n: Int, _ f: (Float8) -> Float8) {
     var i = 0
-    while i + 8 <= count {
-        store8(relu(load8(row + i)), row + i)
+    while i + 8 <= n {
+        store8(f(load8(p + i)), p + i)
         i += 8
     }
-    while i < count {
-        if row[i] < 0 { row[i] = 0 }
-        i += 1
+    if i < n {
+        var v = Float8(repeating: 0)
+        for k in 0..<(n - i) { v[k] = p[i + k] }
+        let r = f(v)
+        for k in 0..<(n - i) { p[i + k] = r[k] }
     }
 }
+
+/// row[0..<count] = max(row, 0) (the Winograd kernels' ReLU epilogue).
+@inline(__always)
+func reluRow(_ row: UnsafeMutablePointer<Float>, _ count: Int) { mapRow(row, count, relu) }
 
 /// min(max(x, 0), 6) on the bit patterns (ReLU6; see the note at the top of the file on min/max). A NaN
 /// comes out 6 or 0 by its sign bit (the scalar clamp passes it through); activations are finite.
@@ -119,16 +127,4 @@ func fastTanh(_ x: Float8) -> Float8 {
 
 /// p[i] = tanh(p[i]) for i < n (the image heads' epilogue; libm's tanhf is ~10× slower per element).
 @inline(__always)
-func tanhRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) {
-    var i = 0
-    while i + 8 <= n {
-        store8(fastTanh(load8(p + i)), p + i)
-        i += 8
-    }
-    if i < n {
-        var v = Float8(repeating: 0)
-        for k in 0..<(n - i) { v[k] = p[i + k] }
-        let r = fastTanh(v)
-        for k in 0..<(n - i) { p[i + k] = r[k] }
-    }
-}
+func tanhRow(_ p: UnsafeMutablePointer<Float>, _ n: Int) { mapRow(p, n, fastTanh) }

@@ -105,17 +105,21 @@ struct PoolWindow {
     /// Input rows [y0, y1) of output row oy, and the window height clipped to the padded input.
     @inline(__always)
     func rows(_ oy: Int) -> (Int, Int, Int) {
-        let start = oy * sh - padding.top
-        let end = min(start + kh, h + padding.bottom)
-        return (max(start, 0), min(end, h), end - start)
+        Self.window(oy, stride: sh, kernel: kh, before: padding.top, after: padding.bottom, size: h)
     }
 
     /// Input columns [x0, x1) of output column ox, and the window width clipped to the padded input.
     @inline(__always)
     func columns(_ ox: Int) -> (Int, Int, Int) {
-        let start = ox * sw - padding.left
-        let end = min(start + kw, w + padding.right)
-        return (max(start, 0), min(end, w), end - start)
+        Self.window(ox, stride: sw, kernel: kw, before: padding.left, after: padding.right, size: w)
+    }
+
+    /// Along one axis: input [i0, i1) of output index o, and the window length clipped to the padded input.
+    @inline(__always)
+    static func window(_ o: Int, stride: Int, kernel: Int, before: Int, after: Int, size: Int) -> (Int, Int, Int) {
+        let start = o * stride - before
+        let end = min(start + kernel, size + after)
+        return (max(start, 0), min(end, size), end - start)
     }
 }
 

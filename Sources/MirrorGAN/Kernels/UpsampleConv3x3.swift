@@ -22,10 +22,8 @@ public struct UpsampleConv3x3: Sendable {
 
     /// - Parameters: weight `[O, C, 3, 3]` (PyTorch layout, BN already folded); bias `[O]` or nil.
     public init(weight: Tensor, bias: Tensor?) throws {
-        try requireRank("UpsampleConv3x3 weight", weight, 4, "4 ([O, C, 3, 3])")
-        let (o, c) = (weight.shape[0], weight.shape[1])
-        try requireShape("UpsampleConv3x3 weight", weight, [o, c, 3, 3])
-        if let bias { try requireShape("UpsampleConv3x3 bias", bias, [o]) }
+        let (o, c) = try conv3x3Channels("UpsampleConv3x3", weight: weight)
+        let bias = try biasValues("UpsampleConv3x3", bias, o)
         inChannels = c
         outChannels = o
         let wd = Array(weight.data)
@@ -50,7 +48,7 @@ public struct UpsampleConv3x3: Sendable {
             }
         }
         phaseWeights = pw
-        self.bias = bias.map { Array($0.data) } ?? [Float](repeating: 0, count: o)
+        self.bias = bias
     }
 
     /// - Parameters: x `[N, C, H, W]`; glu: apply `F.glu(dim=1)` to the result (then O must be even);
@@ -58,12 +56,9 @@ public struct UpsampleConv3x3: Sendable {
     /// - Returns: `[N, O (or O/2 with glu), 2H, 2W]`.
     public func callAsFunction(_ x: Tensor, glu: Bool, blockBudget: Int = 2 << 20) throws -> Tensor {
         let op = "UpsampleConv3x3"
-        try requireRank(op, x, 4, "4 ([N, C, H, W])")
-        guard x.shape[1] == inChannels else {
-            throw TensorError.shapeMismatch(op: op, expected: [x.shape[0], inChannels, x.shape[2], x.shape[3]], actual: x.shape)
-        }
+        let (n, h, w) = try nchwInput(op, x, channels: inChannels)
         if glu { try requireArgument(op, outChannels % 2 == 0, "GLU needs an even channel count, got \(outChannels)") }
-        let (n, c, h, w) = (x.shape[0], inChannels, x.shape[2], x.shape[3])
+        let c = inChannels
         let o = outChannels, oOut = glu ? o / 2 : o
         let (oh, ow) = (2 * h, 2 * w)
         // Every element is written below.

@@ -20,10 +20,8 @@ public struct WinogradF2x2: Sendable {
 
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded); bias `[O]` or nil.
     public init(weight: Tensor, bias: Tensor?) throws {
-        try requireRank("WinogradF2x2 weight", weight, 4, "4 ([O, C, 3, 3])")
-        let (o, c) = (weight.shape[0], weight.shape[1])
-        try requireShape("WinogradF2x2 weight", weight, [o, c, 3, 3])
-        if let bias { try requireShape("WinogradF2x2 bias", bias, [o]) }
+        let (o, c) = try conv3x3Channels("WinogradF2x2", weight: weight)
+        let bias = try biasValues("WinogradF2x2", bias, o)
         inChannels = c
         outChannels = o
         let wd = Array(weight.data)
@@ -44,16 +42,15 @@ public struct WinogradF2x2: Sendable {
             }
         }
         self.u = u
-        self.bias = bias.map { Array($0.data) } ?? [Float](repeating: 0, count: o)
+        self.bias = bias
     }
 
     /// - Parameters: x `[N, C, H, W]`; blockBudget: scratch floats per block of tile rows (tests lower it).
     /// - Returns: `[N, O (O/2 with .glu), H, W]`.
     public func callAsFunction(_ x: Tensor, epilogue: ConvEpilogue = .identity, blockBudget: Int = 2 << 20) throws -> Tensor {
         let op = "WinogradF2x2"
-        try requireRank(op, x, 4, "4 ([N, C, H, W])")
-        let (n, c, h, w) = (x.shape[0], inChannels, x.shape[2], x.shape[3])
-        guard x.shape[1] == c else { throw TensorError.shapeMismatch(op: op, expected: [n, c, h, w], actual: x.shape) }
+        let (n, h, w) = try nchwInput(op, x, channels: inChannels)
+        let c = inChannels
         let o = outChannels
         let (oOut, residual) = try epilogue.resolve(op, outChannels: o, shape: [n, o, h, w])
         // Every element is written below.

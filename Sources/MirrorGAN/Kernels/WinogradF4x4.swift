@@ -28,16 +28,14 @@ public struct WinogradF4x4: Sendable {
 
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded); bias `[O]` or nil.
     public init(weight: Tensor, bias: Tensor?) throws {
-        try requireRank("WinogradF4x4 weight", weight, 4, "4 ([O, C, 3, 3])")
-        let (o, c) = (weight.shape[0], weight.shape[1])
-        try requireShape("WinogradF4x4 weight", weight, [o, c, 3, 3])
-        if let bias { try requireShape("WinogradF4x4 bias", bias, [o]) }
+        let (o, c) = try conv3x3Channels("WinogradF4x4", weight: weight)
+        let bias = try biasValues("WinogradF4x4", bias, o)
         inChannels = c
         outChannels = o
         upsampling = false
         let wd = Array(weight.data)
         u = Self.transformKernels(o: o, c: c) { oc, ic, ky, kx in Double(wd[((oc * c + ic) * 3 + ky) * 3 + kx]) }
-        self.bias = bias.map { Array($0.data) } ?? [Float](repeating: 0, count: o)
+        self.bias = bias
     }
 
     /// nearest ×2 upsampling → conv3x3 (pad 1) → GLU, computed on the low-resolution input (spec §3.2
@@ -52,11 +50,9 @@ public struct WinogradF4x4: Sendable {
     /// Channels are ordered [value/gate][phase][o'] so that the GLU pairs channel k with k + 2·O.
     /// - Parameters: weight `[O, C, 3, 3]` (BN folded, O even: the GLU's value and gate halves); bias `[O]` or nil.
     public init(upsampling weight: Tensor, bias: Tensor?) throws {
-        try requireRank("WinogradF4x4 weight", weight, 4, "4 ([O, C, 3, 3])")
-        let (o, c) = (weight.shape[0], weight.shape[1])
-        try requireShape("WinogradF4x4 weight", weight, [o, c, 3, 3])
+        let (o, c) = try conv3x3Channels("WinogradF4x4", weight: weight)
         try requireArgument("WinogradF4x4 upsampling", o % 2 == 0, "GLU needs an even channel count, got \(o)")
-        if let bias { try requireShape("WinogradF4x4 bias", bias, [o]) }
+        let bias0 = try biasValues("WinogradF4x4", bias, o)
         let half = o / 2
         inChannels = c
         outChannels = 4 * o
@@ -76,7 +72,6 @@ public struct WinogradF4x4: Sendable {
             let base = (oc * c + ic) * 9
             return fold(a, ky) { sy in fold(b, kx) { sx in Double(wd[base + sy * 3 + sx]) } }
         }
-        let bias0 = bias.map { Array($0.data) } ?? [Float](repeating: 0, count: o)
         self.bias = (0..<(4 * o)).map { bias0[original($0).oc] }
     }
 
@@ -115,9 +110,8 @@ public struct WinogradF4x4: Sendable {
     /// - Returns: `[N, O (O/2 with .glu), H, W]`; the upsampling variant (GLU only) `[N, O/8, 2H, 2W]`.
     public func callAsFunction(_ x: Tensor, epilogue: ConvEpilogue = .identity, blockBudget: Int? = nil) throws -> Tensor {
         let op = "WinogradF4x4"
-        try requireRank(op, x, 4, "4 ([N, C, H, W])")
-        let (n, c, h, w) = (x.shape[0], inChannels, x.shape[2], x.shape[3])
-        guard x.shape[1] == c else { throw TensorError.shapeMismatch(op: op, expected: [n, c, h, w], actual: x.shape) }
+        let (n, h, w) = try nchwInput(op, x, channels: inChannels)
+        let c = inChannels
         let o = outChannels
         if upsampling, case .glu = epilogue {} else if upsampling {
             throw TensorError.invalidArgument(op: op, message: "the upsampling variant computes upBlock's GLU only")

@@ -5,12 +5,7 @@ import Foundation
 
 extension Router {
     func generations(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void) {
-        let req: GenerationRequest
-        do {
-            req = try GenerationRequest(ctx.request, limits: servedLimits)
-        } catch {
-            return finish(ctx.error(APIError.from(engine: error)))
-        }
+        guard let req = parse(ctx, finish, { try GenerationRequest(ctx.request, limits: servedLimits) }) else { return }
         if let e = modelMismatch(req.model) { return finish(ctx.error(e)) }
         // Random seeds stay below 2^53 so JavaScript clients can send them back exactly.
         let seed = req.seed ?? UInt64.random(in: 0..<(1 << 53))
@@ -40,12 +35,7 @@ extension Router {
     }
 
     func captions(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void) {
-        let req: CaptionRequest
-        do {
-            req = try CaptionRequest(ctx.request, limits: servedLimits)
-        } catch {
-            return finish(ctx.error(APIError.from(engine: error)))
-        }
+        guard let req = parse(ctx, finish, { try CaptionRequest(ctx.request, limits: servedLimits) }) else { return }
         if let e = noCaptioner() { return finish(ctx.error(e)) }
         submit(ctx, finish) { [self] engine in
             let out = try caption(engine, req.image, beamSize: req.beamSize, ctx)
@@ -61,12 +51,7 @@ extension Router {
     /// POST /v1/chat/completions: the image of the last user message captioned, answered as a chat completion
     /// (or, with `stream`, as server-sent chunks, written once the caption is decoded).
     func chatCompletions(_ ctx: RequestContext, _ finish: @escaping @Sendable (HTTPResponse) -> Void) {
-        let req: ChatCompletionRequest
-        do {
-            req = try ChatCompletionRequest(ctx.request, limits: servedLimits)
-        } catch {
-            return finish(ctx.error(APIError.from(engine: error)))
-        }
+        guard let req = parse(ctx, finish, { try ChatCompletionRequest(ctx.request, limits: servedLimits) }) else { return }
         if let e = modelMismatch(req.model) ?? noCaptioner() { return finish(ctx.error(e)) }
         submit(ctx, finish) { [self] engine in
             let out = try caption(engine, req.image, beamSize: req.beamSize, ctx)
@@ -83,6 +68,17 @@ extension Router {
     }
 
     /// The captioner's run, its stage timings recorded as a generation's are.
+    /// The request body parsed by `body`, or nil once its error (400, 415, …) has been answered.
+    private func parse<Request>(_ ctx: RequestContext, _ finish: @Sendable (HTTPResponse) -> Void,
+                                _ body: () throws -> Request) -> Request? {
+        do {
+            return try body()
+        } catch {
+            finish(ctx.error(APIError.from(engine: error)))
+            return nil
+        }
+    }
+
     private func caption(_ engine: InferenceEngine, _ image: [UInt8], beamSize: Int, _ ctx: RequestContext) throws -> CaptionOutput {
         let out = try engine.caption(image: image, beamSize: beamSize)
         record(out.timings, ctx)

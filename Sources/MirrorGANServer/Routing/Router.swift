@@ -79,56 +79,40 @@ public final class Router: @unchecked Sendable {
 
     /// Installs (or replaces) the model; /readyz turns 200 unless draining.
     public func setEngine(_ engine: InferenceEngine) {
-        lock.lock()
-        self.engine = engine
-        lock.unlock()
+        lock.withLock { self.engine = engine }
     }
 
     var currentEngine: InferenceEngine? {
-        lock.lock()
-        defer { lock.unlock() }
-        return engine
+        lock.withLock { engine }
     }
 
     /// Marks the engine's background warm-up (the `serve` command's R-precision bank) finished: `/readyz`
     /// reports `"warm": true` and the `mirrorgan_model_warm` gauge turns 1. Memory and latency are in their steady
     /// state from then on (the soak test waits for it before taking its RSS baseline).
     public func setWarm() {
-        lock.lock()
-        warm = true
-        lock.unlock()
+        lock.withLock { warm = true }
     }
 
     public var isWarm: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return warm
+        lock.withLock { warm }
     }
 
     public var isReady: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return engine != nil && !draining
+        lock.withLock { engine != nil && !draining }
     }
 
     public var isDraining: Bool {
-        lock.lock()
-        defer { lock.unlock() }
-        return draining
+        lock.withLock { draining }
     }
 
     /// /readyz and new inference requests answer 503 from now on; queued and running work continues.
     public func beginDrain() {
-        lock.lock()
-        draining = true
-        lock.unlock()
+        lock.withLock { draining = true }
     }
 
     /// Requests received and not yet answered.
     public var inflightRequests: Int {
-        lock.lock()
-        defer { lock.unlock() }
-        return inflight
+        lock.withLock { inflight }
     }
 
     /// Inference requests queued or running.
@@ -155,9 +139,7 @@ public final class Router: @unchecked Sendable {
     /// inference worker for generations and captions.
     public func handle(_ request: HTTPRequest, respond: @escaping @Sendable (HTTPResponse) -> Void) {
         let ctx = RequestContext(request: request)
-        lock.lock()
-        inflight += 1
-        lock.unlock()
+        lock.withLock { inflight += 1 }
         let finish: @Sendable (HTTPResponse) -> Void = { [self] response in complete(ctx, response, respond) }
 
         let route = Router.routes.first(where: { $0.path == request.path })
@@ -238,9 +220,7 @@ public final class Router: @unchecked Sendable {
         metrics.increment("mirrorgan_http_requests_total", [("route", ctx.route), ("code", String(r.status))])
         metrics.observe("mirrorgan_http_request_duration_seconds", [("route", ctx.route)], elapsed)
         logger?.log(ctx, status: r.status, seconds: elapsed)
-        lock.lock()
-        inflight -= 1
-        lock.unlock()
+        lock.withLock { inflight -= 1 }
         respond(r)
     }
 }
