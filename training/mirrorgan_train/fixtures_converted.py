@@ -27,6 +27,7 @@ from . import synthetic_trunk
 from .backbones import InceptionTrunk, ResNetTrunk
 from .convert_layout import inception_backbone, resnet152_backbone
 from .export import write_model_dir
+from .fixtures import randomize_bn
 from .models import CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, ModelConfig, weights_init
 from .pipeline import ReferenceModel
 
@@ -39,16 +40,6 @@ REQUESTS = {"converted_birds": [("w1 w2 w3 w5 w8 w13 w21", 7), ("w4 w9 w16 w25 w
             "converted_coco_nostream": [("w3 w1 w4 w1 w5 w9 w2 w6", 11)]}
 
 
-def _randomize_bn(module, g):
-    for m in module.modules():
-        if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
-            n = m.num_features
-            m.running_mean.copy_(torch.randn(n, generator=g) * 0.1)
-            m.running_var.copy_(torch.rand(n, generator=g) * 0.5 + 0.75)
-            m.weight.data.copy_(1 + torch.randn(n, generator=g) * 0.1)
-            m.bias.data.copy_(torch.randn(n, generator=g) * 0.1)
-
-
 def _model_dir(path, kw, stream: bool, seed: int):
     """A complete converted-layout directory (trunks included) at `path`."""
     torch.manual_seed(seed)
@@ -56,7 +47,7 @@ def _model_dir(path, kw, stream: bool, seed: int):
     cfg = ModelConfig(**kw)
     gen = G_NET(cfg)
     gen.apply(weights_init)
-    _randomize_bn(gen, g)
+    randomize_bn(gen, g)
     bb = inception_backbone(align_corners=True)
     inc = InceptionTrunk(bb)
     modules = {"text_encoder": RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef).state_dict(),
@@ -65,7 +56,7 @@ def _model_dir(path, kw, stream: bool, seed: int):
     sbb = None
     if stream:
         cap_cnn = CAPTION_CNN(cfg.cap_embed, 2048)
-        _randomize_bn(cap_cnn, g)
+        randomize_bn(cap_cnn, g)
         sbb = resnet152_backbone(align_corners=False, imagenet_normalise=False)
         modules["stream_backbone"] = synthetic_trunk.state_dict(ResNetTrunk(sbb), RESNET_SEED)
         modules["stream_encoder"] = cap_cnn.state_dict()

@@ -41,26 +41,44 @@ def cmd_features(args):
 
 
 # --------------------------------------------------------------------------------------------------
-# STEM: DAMSM pretraining of the text encoder together with the image heads
+# What STEM and STREAM share: their inputs, and resuming and saving a stage checkpoint
 # --------------------------------------------------------------------------------------------------
-def cmd_stem(args):
+def _stage_inputs(args):
+    """The seed set, then the device, the captions, the run's config and the real-image features."""
     torch.manual_seed(args.seed)
     dev = pick_device(args.device)
     caps = D.CaptionSet(args.data)
-    cfg = load_config(args.run, caps, args)
-    feats = load_cpu(features_path(args.data))
+    return dev, caps, load_config(args.run, caps, args), load_cpu(features_path(args.data))
+
+
+def _resume_stage(args, name, modules: dict, opt, label):
+    """`<run>/<name>` resumed if it exists: its path, the iteration, the sampling RNG seeded for that iteration,
+    the progress reporter and the stop flag."""
+    ck = os.path.join(args.run, name)
+    it = resume(ck, modules, opt, label)
+    return ck, it, np.random.default_rng(args.seed + it), Progress(args.iters, args.minutes), StopFlag()
+
+
+def _save_stage(ck, modules: dict, opt, it):
+    save({**{key: m.state_dict() for key, m in modules.items()}, "opt": opt.state_dict(), "it": it}, ck)
+
+
+# --------------------------------------------------------------------------------------------------
+# STEM: DAMSM pretraining of the text encoder together with the image heads
+# --------------------------------------------------------------------------------------------------
+def cmd_stem(args):
+    dev, caps, cfg, feats = _stage_inputs(args)
     loc, glo = feats["train"]["local"].to(dev), feats["train"]["global"].to(dev)  # local stays fp16
     n = loc.shape[0]
     text_enc = RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef).to(dev)
     img_enc = CNN_ENCODER(cfg.nef).to(dev)
     params = list(text_enc.parameters()) + list(img_enc.parameters())
     opt = torch.optim.Adam(params, lr=args.lr, betas=(0.5, 0.999))
-    ck = os.path.join(args.run, "stem.pt")
-    it = resume(ck, {"text_encoder": text_enc, "image_encoder": img_enc}, opt, "STEM")
+    modules = {"text_encoder": text_enc, "image_encoder": img_enc}
+    ck, it, rng, prog, stop = _resume_stage(args, "stem.pt", modules, opt, "STEM")
+    start = it
     sampler = D.CaptionSampler(caps, "train", cfg.words_num, seed=args.seed + it)
     classes = np.asarray(caps.class_ids["train"])
-    rng = np.random.default_rng(args.seed + it)
-    prog, stop, start = Progress(args.iters, args.minutes), StopFlag(), it
     w0 = w1 = torch.zeros(())  # the last word loss computed (reported between word-loss iterations)
     text_enc.train()
     img_enc.train()
@@ -93,7 +111,7 @@ def cmd_stem(args):
         opt.step()
         it += 1
         prog.report(it, start, w=(w0 + w1).item(), s=(s0 + s1).item())
-    save({"text_encoder": text_enc.state_dict(), "image_encoder": img_enc.state_dict(), "opt": opt.state_dict(), "it": it}, ck)
+    _save_stage(ck, modules, opt, it)
     acc = damsm_rprecision(text_enc.cpu(), img_enc.cpu(), args.data, feats["test"])
     print(f"STEM saved at iteration {it}; real-image R-precision (docs/EVALUATION.md protocol, "
           f"{acc['n']} test images) = {acc['mean']:.3f} ± {acc['std']:.3f}")
@@ -120,21 +138,16 @@ def damsm_rprecision(text_enc, img_enc, data, feats, n_images=500) -> dict:
 # STREAM pretraining (captioner on the frozen backbone's pooled feature)
 # --------------------------------------------------------------------------------------------------
 def cmd_stream(args):
-    torch.manual_seed(args.seed)
-    dev = pick_device(args.device)
-    caps = D.CaptionSet(args.data)
-    cfg = load_config(args.run, caps, args)
-    feats = load_cpu(features_path(args.data))
+    dev, caps, cfg, feats = _stage_inputs(args)
     glo = feats["train"]["global"].to(dev)
     n = glo.shape[0]
     cnn = CAPTION_CNN(cfg.cap_embed).to(dev)
     rnn = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words, max_seq_length=cfg.max_seq_length).to(dev)
     opt = torch.optim.Adam(list(cnn.parameters()) + list(rnn.parameters()), lr=args.lr)
-    ck = os.path.join(args.run, "stream.pt")
-    it = resume(ck, {"encoder": cnn, "decoder": rnn}, opt, "STREAM")
+    modules = {"encoder": cnn, "decoder": rnn}
+    ck, it, rng, prog, stop = _resume_stage(args, "stream.pt", modules, opt, "STREAM")
+    start = it
     sampler = D.CaptionSampler(caps, "train", 32, seed=args.seed + it)  # whole captions (no subsampling)
-    rng = np.random.default_rng(args.seed + it)
-    prog, stop, start = Progress(args.iters, args.minutes), StopFlag(), it
     cnn.train()
     rnn.train()
     while not prog.done(it) and not stop.stop:
@@ -150,7 +163,7 @@ def cmd_stream(args):
         opt.step()
         it += 1
         prog.report(it, start, ce=loss.item())
-    save({"encoder": cnn.state_dict(), "decoder": rnn.state_dict(), "opt": opt.state_dict(), "it": it}, ck)
+    _save_stage(ck, modules, opt, it)
     q = stream_quality(cnn.cpu(), rnn.cpu(), caps, args.data, feats["test"]["global"])
     for r, words in enumerate(q.pop("examples")):
         print("test", r, "->", " ".join(words), "| ref:", " ".join(caps.ixtoword[t] for t in caps.caption("test", r, 0)))

@@ -44,17 +44,14 @@ class RealFeatures:
         n = self.ts.n
         glob = torch.empty(n, 1280)
         loc = torch.empty(n, 112 * CLASSIFIER_POOL * CLASSIFIER_POOL)
-        start = 0
-        if lite0_cache is not None and lite0_cache.get("test") is not None:
-            m = min(n, lite0_cache["test"]["global"].shape[0])
-            if m and _lite0_matches(backbone, lite0_cache["test"], self.ts.real_uint8(0, 2)):
-                glob[:m] = lite0_cache["test"]["global"][:m].float()
-                loc[:m] = F.adaptive_avg_pool2d(lite0_cache["test"]["local"][:m].float(), CLASSIFIER_POOL).flatten(1)
-                start = m
-                print(f"real test backbone features 0..{m - 1} from lite0_features.pt")
+        start = _cached_prefix(backbone, lite0_cache, "test", n, lambda: self.ts.real_uint8(0, 2))
+        if start:
+            glob[:start] = lite0_cache["test"]["global"][:start].float()
+            loc[:start] = F.adaptive_avg_pool2d(lite0_cache["test"]["local"][:start].float(),
+                                                CLASSIFIER_POOL).flatten(1)
+            print(f"real test backbone features 0..{start - 1} from lite0_features.pt")
         eta.add("backbone", n - start)
-        for s in range(start, n, batch):
-            e = min(n, s + batch)
+        for s, e in _batches(start, n, batch):
             with timed(eta, "backbone", e - s), torch.no_grad():
                 l, g = backbone(D.to_unit(self.ts.real_uint8(s, e)))
                 glob[s:e] = g
@@ -75,8 +72,7 @@ class RealFeatures:
             return self.inception
         n = self.ts.n
         out = np.zeros((n, 2048), np.float32)
-        for s in range(0, n, batch):
-            e = min(n, s + batch)
+        for s, e in _batches(0, n, batch):
             with timed(eta, "inception", e - s):
                 out[s:e] = inc(self.ts.real_uint8(s, e))
             eta.report("real inception", e, n)
@@ -85,6 +81,20 @@ class RealFeatures:
             os.makedirs(self.cache_dir, exist_ok=True)
             torch.save(out, path)
         return out
+
+
+def _batches(start, n, batch):
+    """(s, e) of the batches that cover start..<n."""
+    return ((s, min(n, s + batch)) for s in range(start, n, batch))
+
+
+def _cached_prefix(backbone, lite0, split, n, first_images):
+    """How many of the split's first n images have features in lite0_features.pt (`lite0`) that this backbone
+    made (checked on `first_images()`); 0 without a cache or when another backbone made it."""
+    if lite0 is None or lite0.get(split) is None:
+        return 0
+    m = min(n, lite0[split]["global"].shape[0])
+    return m if m and _lite0_matches(backbone, lite0[split], first_images()) else 0
 
 
 @torch.no_grad()
@@ -117,19 +127,14 @@ def train_classifier(data, n_train, backbone, lite0, eta, batch, seed=0):
     n_train = min(n_train, len(caps.filenames["train"]))
     metas = load_meta(data, "train", n_train)
     feats = torch.empty(n_train, 1280 + 112 * CLASSIFIER_POOL ** 2)
-    start = 0
-    if lite0 is not None and lite0.get("train") is not None:
-        m = min(n_train, lite0["train"]["global"].shape[0])
-        if m and _lite0_matches(backbone, lite0["train"], train_uint8(data, caps, 0, 2)):
-            for s in range(0, m, 1000):
-                e = min(m, s + 1000)
-                feats[s:e] = classifier_features(lite0["train"]["local"][s:e], lite0["train"]["global"][s:e],
-                                                 CLASSIFIER_POOL)
-            start = m
-            print(f"classifier: train features 0..{m - 1} from lite0_features.pt")
+    start = _cached_prefix(backbone, lite0, "train", n_train, lambda: train_uint8(data, caps, 0, 2))
+    if start:
+        for s, e in _batches(0, start, 1000):
+            feats[s:e] = classifier_features(lite0["train"]["local"][s:e], lite0["train"]["global"][s:e],
+                                             CLASSIFIER_POOL)
+        print(f"classifier: train features 0..{start - 1} from lite0_features.pt")
     eta.add("train_backbone", n_train - start)
-    for s in range(start, n_train, batch):
-        e = min(n_train, s + batch)
+    for s, e in _batches(start, n_train, batch):
         with timed(eta, "train_backbone", e - s), torch.no_grad():
             l, g = backbone(D.to_unit(train_uint8(data, caps, s, e)))
             feats[s:e] = classifier_features(l, g, CLASSIFIER_POOL)
