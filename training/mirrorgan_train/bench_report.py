@@ -32,18 +32,22 @@ def table(result):
     return "\n".join(lines)
 
 
-def machine_line():
-    cpu = platform.processor() or "?"
+def cpu_name():
+    """The CPU's model name (/proc/cpuinfo), else platform.processor() (which may be empty); iter_bench.py's too."""
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
                 if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
+                    return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    return platform.processor()
+
+
+def machine_line():
     import onnxruntime
-    return f"{cpu}, {os.cpu_count()} CPUs; PyTorch {torch.__version__}, onnxruntime {onnxruntime.__version__}"
+    return (f"{cpu_name() or '?'}, {os.cpu_count()} CPUs; PyTorch {torch.__version__}, "
+            f"onnxruntime {onnxruntime.__version__}")
 
 
 def write_docs(path, text):

@@ -49,13 +49,13 @@ import argparse
 import json
 import math
 import os
-import platform
 import statistics
 import time
 from dataclasses import dataclass
 
 import torch
 
+from .bench_report import cpu_name
 from .iter_bench_stages import N_WORDS, GanStage, build
 from .models import ModelConfig
 
@@ -192,7 +192,7 @@ def run(stages, settings, threads=2, iters=5, warmup=2, batch_scale=1.0, check=T
     cfg = ModelConfig(n_words=N_WORDS, ngf=16, ndf=16)
     res = {"torch": torch.__version__, "threads": threads, "iters": iters, "warmup": warmup, "batch_scale": batch_scale,
            "max_seconds": max_seconds,
-           "cpu": _cpu_name(), "cpu_capability": _cpu_capability(), "loadavg_start": _loadavg(), "stages": {}}
+           "cpu": cpu_name(), "cpu_capability": _cpu_capability(), "loadavg_start": _loadavg(), "stages": {}}
     t_all = time.time()
     for stage in stages:
         batch = max(MIN_BATCH, int(round(DEFAULT_BATCH[stage] * batch_scale)))
@@ -240,17 +240,6 @@ def run(stages, settings, threads=2, iters=5, warmup=2, batch_scale=1.0, check=T
 def _first_line(e):
     msg = str(e).strip()
     return msg.splitlines()[0] if msg else type(e).__name__
-
-
-def _cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def _cpu_capability():
