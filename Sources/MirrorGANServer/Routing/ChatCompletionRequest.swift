@@ -18,16 +18,6 @@ struct ChatCompletionRequest: Equatable {
     var maxTokens: Int?
     var beamSize: Int
 
-    init(model: String? = nil, image: [UInt8], stream: Bool = false, streamUsage: Bool = false, maxTokens: Int? = nil,
-         beamSize: Int = 1) {
-        self.model = model
-        self.image = image
-        self.stream = stream
-        self.streamUsage = streamUsage
-        self.maxTokens = maxTokens
-        self.beamSize = beamSize
-    }
-
     /// Throws APIError 415 (not JSON) or 400 (syntax, types, no image, remote URL, n ≠ 1, beam_size outside the
     /// served engine's `limits`, …).
     init(_ request: HTTPRequest, limits: GenerationLimits) throws {

@@ -23,17 +23,6 @@ struct GenerationRequest: Equatable {
     /// OpenAI's `model`, checked against the served model by the router (404 model_not_found).
     var model: String?
 
-    init(caption: String, seed: UInt64? = nil, n: Int = 1, format: Format? = nil, returnAttention: Bool = false,
-         beamSize: Int = 1, model: String? = nil) {
-        self.caption = caption
-        self.seed = seed
-        self.n = n
-        self.format = format
-        self.returnAttention = returnAttention
-        self.beamSize = beamSize
-        self.model = model
-    }
-
     /// Throws APIError 415 (not JSON) or 400 (syntax, types, ranges, missing caption, values this server cannot
     /// honour). `n` and `beam_size` are checked against the served engine's `limits`.
     init(_ request: HTTPRequest, limits: GenerationLimits) throws {
