@@ -41,7 +41,8 @@ stage stream $PY -m mirrorgan_train.train stream $T --minutes $STREAM_MIN --bf16
 # losses, STREAM on the final stage only. RECIPE=projected (issue 17, docs/TRAINING.md): text-conditioned heads over
 # the frozen Lite0 trunk, match-pre-trained before the GAN, hinge + MA-GP, DiffAugment, the generator's contrastive
 # terms, the CA rescaled for the short budget, and lambda1 * STREAM already in the 64² phase (8 images of each
-# batch). The shipped generator (seventh session) is the paper recipe's continued by this one
+# batch); in the all-stage phase, each higher stage's image tied to the stage below's (--cross-scale-weight).
+# The shipped generator (eighth session) is the paper recipe's continued by this one
 # (INIT_G=<the paper recipe's generator.safetensors>); from scratch it has not been run yet.
 if [ "$RECIPE" = projected ]; then
   INIT=""; [ -n "$INIT_G" ] && INIT="--init-g $INIT_G"
@@ -49,7 +50,7 @@ if [ "$RECIPE" = projected ]; then
   stage gan1 $PY -m mirrorgan_train.train gan $T --minutes $GAN1_MIN --stages 1 --batch 32 --stream-stage1 \
       --d-pretrain-steps 1500 --ca-rescale 3 0.3 $P $INIT
   stage gan3 $PY -m mirrorgan_train.train gan $T --minutes $GAN3_MIN --stages 3 --batch 8 --d-sizes 128 128 224 \
-      --d-pretrain-steps 600 --d-pretrain-images 2000 $P
+      --d-pretrain-steps 600 --d-pretrain-images 2000 --cross-scale-weight 20 $P
 elif [ -z "$INIT_G" ]; then
   stage gan1 $PY -m mirrorgan_train.train gan $T --minutes $GAN1_MIN --stages 1 --batch 16
   stage gan3 $PY -m mirrorgan_train.train gan $T --minutes $GAN3_MIN --stages 3 --batch 8 --lambda1 $LAMBDA1
