@@ -15,27 +15,23 @@ Inception-v3 with realistic activation statistics (not the FID network itself, w
 Environment: MIRRORGAN_BIN (default .build/release/mirrorgan).
 """
 import base64
-import http.client
 import importlib.util
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.parse
 
 import pytest
 import torch
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN = os.environ.get("MIRRORGAN_BIN") or os.path.join(ROOT, ".build", "release", "mirrorgan")
 sys.path.insert(0, os.path.join(ROOT, "training", "tests"))
 sys.path.insert(0, os.path.join(ROOT, "training"))
 
 import official_layout as O  # noqa: E402
 from mirrorgan_train.pipeline import ReferenceModel  # noqa: E402
+from test_server_live import BIN, Server  # noqa: E402
 
 WORDS = [f"w{i}" for i in range(1, 20)]
 TINY = """TREE:
@@ -76,50 +72,6 @@ def convert(tmp, name, config, ngf, nef, r_num, glam, stream, cap_embed=8, cap_h
     return tmp / name
 
 
-class Served:
-    """`mirrorgan serve --weights DIR` on an ephemeral loopback port."""
-
-    def __init__(self, weights, tmp):
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.log = open(tmp / f"serve-{self.port}.log", "w+")
-        self.proc = subprocess.Popen([BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--weights",
-                                      str(weights), "--threads", "2"], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 180
-        while time.time() < deadline:
-            try:
-                if self.request("GET", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.3)
-        self.log.seek(0)
-        raise RuntimeError("server not ready: " + self.log.read()[-3000:])
-
-    def request(self, method, path, body=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=300)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            return r.status, dict(r.getheaders()), r.read()
-        finally:
-            c.close()
-
-    def post_json(self, path, obj, accept=None):
-        h = {"Content-Type": "application/json", **({"Accept": accept} if accept else {})}
-        return self.request("POST", path, json.dumps(obj).encode(), h)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.proc.send_signal(signal.SIGTERM)
-        assert self.proc.wait(timeout=60) == 0
-
-
 def served_matches_reference(server, model_dir, caption, seed, n=2):
     """The binary's generation answer, checked against ReferenceModel on the same directory."""
     status, _, body = server.post_json("/v1/images/generations", {"caption": caption, "seed": seed, "n": n})
@@ -144,7 +96,7 @@ def test_converted_mirrorgan_birds_is_served(tmp_path):
     inspect = subprocess.run([BIN, "inspect", str(out)], capture_output=True, text=True, timeout=120)
     assert inspect.returncode == 0, inspect.stderr
     assert "inception_v3 at 299²" in inspect.stdout and "own trunk resnet152" in inspect.stdout
-    with Served(out, tmp_path) as s:
+    with Server(weights=out, ready_seconds=180) as s:
         model = json.loads(s.request("GET", "/v1/models")[2])["data"][0]
         assert model["captioner"] is True and "notice" not in model
         got = served_matches_reference(s, out, CAPTION, 5)
@@ -153,7 +105,7 @@ def test_converted_mirrorgan_birds_is_served(tmp_path):
         again = json.loads(s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 5, "n": 2})[2])
         assert [d["b64_json"] for d in again["data"]] == [d["b64_json"] for d in got["data"]]
         status, headers, png = s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 5},
-                                           accept="image/png")
+                                           {"Accept": "image/png"})
         assert status == 200 and png[:8] == b"\x89PNG\r\n\x1a\n"
         assert urllib.parse.unquote(headers["X-Redescription"]) == got["data"][0]["redescription"]
         status, _, body = s.request("POST", "/v1/captions", png, {"Content-Type": "image/png"})
@@ -169,7 +121,7 @@ def test_converted_coco_is_served(tmp_path):
     meta = json.loads((out / "model.json").read_text())
     g = meta["generator"]
     assert g["ngf"] == 48 and g["r_num"] == 3 and meta["text_encoder"]["words_num"] == 12
-    with Served(out, tmp_path) as s:
+    with Server(weights=out, ready_seconds=180) as s:
         got = served_matches_reference(s, out, "w2 w4 w6 w8 w10 w12 w14", 11)
         assert all(d["redescription"] for d in got["data"])
 
@@ -182,14 +134,14 @@ def test_converted_attngan_without_stream_is_served(tmp_path):
     inspect = subprocess.run([BIN, "inspect", str(out)], capture_output=True, text=True, timeout=120)
     assert inspect.returncode == 0, inspect.stderr
     assert "STREAM        none" in inspect.stdout
-    with Served(out, tmp_path) as s:
+    with Server(weights=out, ready_seconds=180) as s:
         model = json.loads(s.request("GET", "/v1/models")[2])["data"][0]
         assert model["captioner"] is False and "no captioner" in model["notice"]
         got = served_matches_reference(s, out, CAPTION, 9)
         assert all(d["redescription"] is None for d in got["data"])
         assert "no redescription is available" in got["notice"]
         status, headers, png = s.post_json("/v1/images/generations", {"caption": CAPTION, "seed": 9},
-                                           accept="image/png")
+                                           {"Accept": "image/png"})
         assert status == 200 and "X-Redescription" not in headers and "X-R-Precision-Rank" in headers
         assert "no redescription" in urllib.parse.unquote(headers["X-Notice"])
         status, _, body = s.request("POST", "/v1/captions", png, {"Content-Type": "image/png"})
@@ -236,6 +188,6 @@ def test_inception_trunk_with_real_pretrained_weights(tmp_path):
                     "--image-encoder", str(tmp_path / "pretrained-trunk_ie.pth"),
                     "--captions", str(tmp_path / "pretrained-trunk.pickle"), "--out", str(out), "--force"],
                    check=True, capture_output=True, timeout=600, cwd=os.path.join(ROOT, "training"))
-    with Served(out, tmp_path) as s:
+    with Server(weights=out, ready_seconds=180) as s:
         for seed in (3, 40):
             served_matches_reference(s, out, CAPTION, seed)

@@ -35,13 +35,16 @@ def free_port():
 
 
 class Server:
-    def __init__(self, *extra):
+    """`mirrorgan serve` on an ephemeral loopback port, ready once /readyz answers 200 (also used by
+    test_openai_client.py and test_converted_model.py)."""
+
+    def __init__(self, *extra, weights=WEIGHTS, ready_seconds=120):
         self.port = free_port()
         self.log = open(os.path.join(os.environ.get("TMPDIR", "/tmp"), f"mirrorgan-it-{self.port}.log"), "w+")
-        self.proc = subprocess.Popen([BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--weights", WEIGHTS,
-                                      "--threads", "2", "--queue-size", str(QUEUE), "--max-body-bytes", str(MAX_BODY),
-                                      *extra], stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 120
+        self.proc = subprocess.Popen([BIN, "serve", "--host", "127.0.0.1", "--port", str(self.port), "--weights",
+                                      str(weights), "--threads", "2", "--queue-size", str(QUEUE), "--max-body-bytes",
+                                      str(MAX_BODY), *extra], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + ready_seconds
         while time.time() < deadline:
             try:
                 if self.request("GET", "/readyz")[0] == 200:
@@ -51,7 +54,7 @@ class Server:
             if self.proc.poll() is not None:
                 raise RuntimeError("server exited: " + self.logs())
             time.sleep(0.3)
-        raise RuntimeError("server not ready in 120 s: " + self.logs())
+        raise RuntimeError(f"server not ready in {ready_seconds} s: " + self.logs())
 
     def logs(self):
         self.log.flush()
@@ -80,6 +83,12 @@ class Server:
             return self.proc.wait(timeout=60)
         finally:
             self.log.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        assert self.stop() == 0
 
 
 @pytest.fixture(scope="module")
