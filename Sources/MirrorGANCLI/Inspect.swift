@@ -18,6 +18,10 @@ struct Inspect: ParsableCommand {
         print("  generator     ngf \(c.generator.ngf), z \(c.generator.zDim), condition \(c.generator.conditionDim), "
               + "R_NUM \(c.generator.rNum), \(c.generator.branchNum) stages, \(c.generator.glam ? "GLAM (MirrorGAN)" : "AttnGAN attention")")
         print("  backbone      \(c.backbone.name) at \(c.backbone.inputSize)², local block \(c.backbone.localBlock.map(String.init) ?? "-")")
+        switch m.imageEncoder.codeHead {
+        case .linear: print("  DAMSM code    linear (emb_cnn_code)")
+        case let .localConv(width): print("  DAMSM code    local_conv, width \(width)")
+        }
         if let s = c.stream {
             print("  STREAM        embed \(s.embedSize), hidden \(s.hiddenSize), max \(s.maxSeqLength) tokens, end token \(s.endToken)"
                   + (c.streamBackbone.map { ", own trunk \($0.name) at \($0.inputSize)²" } ?? ", on the shared backbone"))

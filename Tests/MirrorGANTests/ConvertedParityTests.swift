@@ -122,8 +122,8 @@ struct ConvertedParityTests {
                 #expect(image.redescription?.ids == e.redescription_ids, "greedy tokens, image seed \(e.image_seed)")
                 #expect(image.rPrecision.rank == e.rank, "R-precision rank, image seed \(e.image_seed)")
                 #expect(abs(image.rPrecision.cosine - e.cosine) < 1e-4, "cosine \(image.rPrecision.cosine) vs \(e.cosine)")
-                let (_, global) = try model.backbone(image.image)
-                let code = try model.imageEncoder.code(global)
+                let (local, global) = try model.backbone(image.image)
+                let code = try model.imageEncoder.code(local: #require(local), global: global)
                 expectClose(code, try Tensor(shape: [1, e.code.count], data: e.code), tolerance: 1e-4, "DAMSM image code")
             }
         }

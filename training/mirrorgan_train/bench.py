@@ -104,7 +104,8 @@ def from_directory(model_dir):
     cap_cnn.load_state_dict(load_safetensors(os.path.join(model_dir, "stream_encoder.safetensors")))
     cap_rnn = CAPTION_RNN(cfg.cap_embed, cfg.cap_hidden, cfg.n_words, max_seq_length=cfg.max_seq_length)
     cap_rnn.load_state_dict(load_safetensors(os.path.join(model_dir, "stream_decoder.safetensors")))
-    img_enc = CNN_ENCODER(cfg.nef)
+    bb = mj["backbone"]
+    img_enc = CNN_ENCODER.from_config(cfg.nef, bb["local_channels"], bb["global_channels"], mj.get("image_encoder"))
     img_enc.load_state_dict(load_safetensors(os.path.join(model_dir, "image_encoder.safetensors")))
     for m in (text, gen, backbone, img_enc, cap_cnn, cap_rnn):
         m.eval()

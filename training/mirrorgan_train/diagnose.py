@@ -2,7 +2,7 @@
 
   cd training && OMP_WAIT_POLICY=PASSIVE .venv/bin/python -m mirrorgan_train.diagnose --data ../data/synthbirds \\
       --run ../runs/default [--weights ../Weights/synthbirds] [--text-encoder auto|run|weights] \\
-      --out ../docs/eval/diagnosis [--parts 1,2,3,4,5,6] [--threads 1]
+      --out ../docs/eval/diagnosis [--parts 1,2,3,4,5,6,7] [--threads 1]
 
 Writes <out>/diagnosis.json and <out>/diagnosis.md (markdown tables) and prints the tables. Each part is skipped,
 with a message, when its input is missing:
@@ -32,6 +32,11 @@ with a message, when its input is missing:
    evaluation captions (fixed z, eps = 0), upsampled to 256, classified by evaluate.train_classifier's
    attribute classifier; recall of the named pairs (evaluate.attribute_round_trip), beside real test images
    downsampled to 64 and upsampled back (the 64^2 ceiling).
+7. Where the DAMSM loses (diagnosis/ceiling.py): image codes trained against the STEM's sentence features with the
+   DAMSM sentence loss, evaluated like part 4: from the images' TRUE attributes with the STEM frozen (the ceiling of
+   any image encoder under this text encoder) and with a copy of the STEM trained too (what retraining the text
+   side adds); and linear, MLP and small convolutional heads over the frozen Lite0 features (what a richer head
+   reads out of the frozen trunk). --ceiling-iters iterations of batch --ceiling-batch each.
 
 "weakest link": each measured link gets a score (0 = chance, 1 = its ceiling): text probe (sentence feature,
 accuracy over all named test pairs vs the majority class; attributes named with one value only left out),
@@ -40,7 +45,8 @@ D matching (chance 0.5, ceiling 1), G recall (chance: majority values, ceiling: 
 score is named.
 
 (The parts live in mirrorgan_train/diagnosis/: probes.py (parts 1 and 3), stem.py (the text encoder), oracle.py
-(part 2, the probe reader), discriminator.py (part 5), generator.py (part 6), report.py; this file runs them.)
+(part 2, the probe reader), discriminator.py (part 5), generator.py (part 6), ceiling.py (part 7), report.py; this
+file runs them.)
 """
 from __future__ import annotations
 
@@ -56,6 +62,7 @@ import torch
 from . import data as D
 from .attributes_classifier import load_meta
 from .diagnosis import log
+from .diagnosis.ceiling import part_ceiling
 from .diagnosis.discriminator import part_discriminator
 from .diagnosis.generator import part_generator
 from .diagnosis.oracle import part_oracle, probe_reader_hits, strip_private, value_frequencies
@@ -78,7 +85,7 @@ def main(argv=None):
     p.add_argument("--text-encoder", dest="text_encoder", choices=("auto", "run", "weights"), default="auto",
                    help="STEM for parts 1 and 4: auto = --weights when given, else --run's stem.pt")
     p.add_argument("--out", default="../docs/eval/diagnosis")
-    p.add_argument("--parts", default="1,2,3,4,5,6")
+    p.add_argument("--parts", default="1,2,3,4,5,6,7")
     p.add_argument("--images", type=int, default=500, help="evaluation images (evaluate.TestSet)")
     p.add_argument("--probe-train", dest="probe_train", type=int, default=20000, help="train captions for part 1")
     p.add_argument("--probe-iters", dest="probe_iters", type=int, default=100)
@@ -89,6 +96,8 @@ def main(argv=None):
     p.add_argument("--g-images", dest="g_images", type=int, default=500)
     p.add_argument("--max-snapshots", dest="max_snapshots", type=int, default=8)
     p.add_argument("--classifier-train", dest="classifier_train", type=int, default=5000)
+    p.add_argument("--ceiling-iters", dest="ceiling_iters", type=int, default=4000, help="part 7: iterations per fit")
+    p.add_argument("--ceiling-batch", dest="ceiling_batch", type=int, default=48, help="part 7: batch")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--reuse", default="",
@@ -126,10 +135,10 @@ def main(argv=None):
     cpi = caps.cpi
     ts = E.TestSet(args.data, args.images, seed=args.seed)
     test_meta = load_meta(args.data, "test")
-    lite0 = E.load_lite0_cache(args.data) if parts & {3, 4, 6} else None
-    if lite0 is None and parts & {3, 4, 6}:
+    lite0 = E.load_lite0_cache(args.data) if parts & {3, 4, 6, 7} else None
+    if lite0 is None and parts & {3, 4, 6, 7}:
         log(f"no {os.path.join(args.data, 'lite0_features.pt')} (or unreadable)")
-    stem = choose_stem(args) if parts & {1, 4} else None
+    stem = choose_stem(args) if parts & {1, 4, 7} else None
     if stem is not None:
         results["text_encoder"] = stem.source
         log(f"text encoder: {stem.source}")
@@ -217,7 +226,7 @@ def main(argv=None):
             real = E.RealFeatures(ts)
             feats = real.backbone_features(bb, E.state_digest(bb), E.Eta(), 16, lite0)
             with torch.no_grad():
-                codes = stem.image_encoder.emb_cnn_code(feats["global"])
+                codes = E.damsm_codes(stem.image_encoder, feats["local"], feats["global"])
             if sent_test is None:
                 sent_test, _ = caption_features(stem.text_encoder, ts.all_ids)
             hits = E.r_precision_hits(codes, sent_test, ts)
@@ -234,6 +243,13 @@ def main(argv=None):
                 r4["ratio_to_global_probe_reader"] = rp["mean"] / reader["mean"]
             results["damsm"] = r4
             log(f"part 4: DAMSM real-image R-precision {rp['mean']:.4f} ± {rp['std']:.4f} ({int(hits.sum())} hits)")
+
+    # ---- 7. where the DAMSM loses: image side or text side
+    if 7 in parts:
+        if stem is None:
+            skip(7, "no text encoder (--weights model directory or --run stem.pt + config.json)")
+        else:
+            results["damsm_ceiling"] = part_ceiling(args, ts, stem, caps, lite0, load_meta(args.data, "train"))
 
     # ---- 5 and 6 need the run's own STEM (the text features the GAN was trained with)
     run_stem = load_run_stem(args.run) if parts & {5, 6} else None

@@ -46,7 +46,8 @@ import numpy as np
 import torch
 
 from .attributes_classifier import COLOR_ATTRIBUTES, classifier_features, norm_value
-from .evaluation.batched import generate_batch, redescribe_batch, sentence_features, state_digest, uint8_batch
+from .evaluation.batched import (damsm_codes, generate_batch, redescribe_batch, sentence_features, state_digest,
+                                 uint8_batch)
 from .evaluation.claims import parse_claims, parser_recall
 from .evaluation.data import TestSet, pad_ids
 from .evaluation.features import (CLASSIFIER_POOL, RealFeatures, classifier_inputs, load_lite0_cache,
@@ -81,7 +82,7 @@ def evaluate_model(weights, ts: TestSet, real: RealFeatures, clf, clf_backbone, 
     # real images: features (shared when the backbone is the same), DAMSM codes, STREAM
     real_bb = real.backbone_features(model.backbone, digest, eta, B, args.lite0)
     with torch.no_grad():
-        real_code = model.image_encoder.emb_cnn_code(real_bb["global"])
+        real_code = damsm_codes(model.image_encoder, real_bb["local"], real_bb["global"])
         real_red = []
         for s in range(0, n, 256):
             real_red += redescribe_batch(model, real_bb["global"][s : s + 256])
@@ -99,7 +100,7 @@ def evaluate_model(weights, ts: TestSet, real: RealFeatures, clf, clf_backbone, 
             img, _ = generate_batch(model, ts.ids[s:e], list(range(s, e)))
         with timed(eta, "backbone", e - s), torch.no_grad():
             l, g = model.backbone(img)
-            codes[s:e] = model.image_encoder.emb_cnn_code(g)
+            codes[s:e] = model.image_encoder.code(l, g)
             gen_red += redescribe_batch(model, g)
             if same_backbone:
                 gen_clf[s:e] = classifier_features(l, g, clf.pool)

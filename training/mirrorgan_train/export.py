@@ -51,6 +51,8 @@ def model_json(cfg: ModelConfig, name: str, description: str, stream_end_token: 
     }
     if stream and stream_backbone is not None:
         meta["stream_backbone"] = dict(stream_backbone)
+    if cfg.image_code_head != "linear":  # the official linear head needs no entry (docs/MODEL_FORMAT.md)
+        meta["image_encoder"] = {"code_head": cfg.image_code_head, "width": cfg.image_code_width}
     return meta
 
 

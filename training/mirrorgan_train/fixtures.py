@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from safetensors.torch import save_file
 
-from .export import write_model_dir
+from .export import clean_state, model_json, write_model_dir
 from .models import (CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, G_NET, RNN_ENCODER, Backbone, ModelConfig,
                      weights_init)
 
@@ -121,6 +121,23 @@ def tiny_fixtures(out):
     ids, lps = cap_rnn.sample(feat, stop_at_end=False)
     io.update({"stream.feature": feat, "stream.tf_captions": f32(tf_caps), "stream.tf_logits": logits,
                "stream.greedy_ids": f32(ids), "stream.greedy_logprobs": lps})
+    # DAMSM code head "local_conv" (model.json "image_encoder"), on the same inputs; its own generator so that the
+    # fixtures above do not move
+    gc = torch.Generator().manual_seed(2)
+    cfg_c = ModelConfig(**TINY, image_code_head="local_conv", image_code_width=16)
+    conv_enc = CNN_ENCODER(cfg_c.nef, code_head="local_conv", width=16)
+    for prm in conv_enc.parameters():
+        prm.copy_(torch.randn(prm.shape, generator=gc) * 0.1)
+    randomize_bn(conv_enc, gc)
+    conv_enc.eval()
+    conv_dir = os.path.join(out, "parity", "tiny_local_conv")
+    os.makedirs(conv_dir, exist_ok=True)
+    save_file(clean_state(conv_enc.state_dict()), os.path.join(conv_dir, "image_encoder.safetensors"),
+              metadata={"format": "pt"})
+    with open(os.path.join(conv_dir, "model.json"), "w") as f:
+        json.dump(model_json(cfg_c, "tiny_local_conv", "random-weight parity fixture: the local_conv DAMSM code head"),
+                  f, indent=2)
+    io["damsm_conv.code"] = conv_enc.code(local, glob)
     save_file({k: f32(v) for k, v in io.items()}, os.path.join(out, "parity", "tiny_io.safetensors"))
 
 

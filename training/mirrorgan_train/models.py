@@ -42,6 +42,8 @@ class ModelConfig:
     cap_embed: int = 256
     cap_hidden: int = 512
     max_seq_length: int = 20
+    image_code_head: str = "linear"  # the DAMSM global code: CNN_ENCODER's code_head ("linear", "local_conv")
+    image_code_width: int = 256  # local_conv's convolution width
 
     def to_dict(self):
         return asdict(self)
@@ -454,19 +456,66 @@ class Backbone(nn.Module):
 
 
 class CNN_ENCODER(nn.Module):
-    """DAMSM image heads over the backbone features (emb_features: regions, emb_cnn_code: global)."""
+    """DAMSM image heads over the backbone features (emb_features: regions, emb_cnn_code: global).
 
-    def __init__(self, nef=256, local_channels=LITE0_LOCAL_CHANNELS, global_channels=LITE0_GLOBAL_CHANNELS):
+    code_head "linear" (the official CNN_ENCODER): the DAMSM global code is emb_cnn_code(global). "local_conv" (model.json
+    "image_encoder": {"code_head": "local_conv", "width": W}): two 3x3 convolutions over the local map (the second with
+    stride 2, each with BatchNorm and ReLU), mean-pooled, joined with relu(emb_cnn_code(global)) and mapped to nef by
+    code_out. The frozen trunk's global feature reads the procedural birds' part colours poorly; the local map keeps
+    where each colour is (docs/EVALUATION.md, diagnosis part 7)."""
+
+    CODE_HEADS = ("linear", "local_conv")
+
+    def __init__(self, nef=256, local_channels=LITE0_LOCAL_CHANNELS, global_channels=LITE0_GLOBAL_CHANNELS,
+                 code_head="linear", width=256):
         super().__init__()
-        self.nef = nef
+        if code_head not in self.CODE_HEADS:
+            raise ValueError(f"image encoder code_head {code_head!r}: expected one of {self.CODE_HEADS}")
+        self.nef, self.code_head, self.width = nef, code_head, width
         self.emb_features = conv1x1(local_channels, nef)
         self.emb_cnn_code = nn.Linear(global_channels, nef)
         r = 0.1
         self.emb_features.weight.data.uniform_(-r, r)
         self.emb_cnn_code.weight.data.uniform_(-r, r)
+        if code_head == "local_conv":
+            self.code_conv1 = nn.Conv2d(local_channels, width, 3, stride=1, padding=1)
+            self.code_bn1 = nn.BatchNorm2d(width)
+            self.code_conv2 = nn.Conv2d(width, width, 3, stride=2, padding=1)
+            self.code_bn2 = nn.BatchNorm2d(width)
+            self.code_out = nn.Linear(width + nef, nef)
+
+    def config(self) -> dict:
+        """model.json "image_encoder" ({} for the official linear head, which needs no entry)."""
+        return {} if self.code_head == "linear" else {"code_head": self.code_head, "width": self.width}
+
+    def code(self, local, glob):
+        """The DAMSM global image code [B, nef] (what R-precision compares with the sentence feature)."""
+        if self.code_head == "linear":
+            return self.emb_cnn_code(glob)
+        x = F.relu(self.code_bn1(self.code_conv1(local)))
+        x = F.relu(self.code_bn2(self.code_conv2(x)))
+        return self.code_out(torch.cat([x.mean((2, 3)), F.relu(self.emb_cnn_code(glob))], 1))
 
     def forward(self, local, glob):
-        return self.emb_features(local), self.emb_cnn_code(glob)
+        return self.emb_features(local), self.code(local, glob)
+
+    @staticmethod
+    def from_config(nef, local_channels, global_channels, entry: dict | None) -> "CNN_ENCODER":
+        """The encoder a model.json "image_encoder" entry describes (None: linear). The same rules as the runtime's
+        ModelConfig: code_head required; width required for local_conv (a positive integer) and only for it."""
+        if entry is None:
+            return CNN_ENCODER(nef, local_channels, global_channels)
+        head, width = entry.get("code_head"), entry.get("width")
+        if head not in CNN_ENCODER.CODE_HEADS:
+            raise ValueError(f"model.json image_encoder.code_head {head!r} is not supported {CNN_ENCODER.CODE_HEADS}")
+        if head == "linear":
+            if width is not None:
+                raise ValueError('model.json image_encoder.width is only for code_head "local_conv"')
+            return CNN_ENCODER(nef, local_channels, global_channels)
+        if not isinstance(width, int) or isinstance(width, bool) or width <= 0:
+            raise ValueError(f'model.json image_encoder.width must be a positive integer for code_head "local_conv", '
+                             f"got {width!r}")
+        return CNN_ENCODER(nef, local_channels, global_channels, code_head=head, width=width)
 
 
 class CAPTION_CNN(nn.Module):

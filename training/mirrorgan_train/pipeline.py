@@ -59,7 +59,8 @@ class ReferenceModel:
         self.generator.load_state_dict(ld("generator"), strict=False)  # no num_batches_tracked
         bb = m["backbone"]
         self.backbone = build_trunk(bb, ld("backbone"))  # the DAMSM image encoder's trunk
-        self.image_encoder = CNN_ENCODER(cfg.nef, bb["local_channels"], bb["global_channels"])
+        self.image_encoder = CNN_ENCODER.from_config(cfg.nef, bb["local_channels"], bb["global_channels"],
+                                                     m.get("image_encoder"))
         self.image_encoder.load_state_dict(ld("image_encoder"))
         # STREAM: none (AttnGAN releases), on the shared trunk, or on its own (converted MirrorGAN: ResNet-152)
         self.stream_encoder = self.stream_decoder = None

@@ -55,6 +55,13 @@ def main(argv=None):
     sp.add_argument("--gamma3", type=float, default=10.0)
     sp.add_argument("--freeze-text", dest="freeze_text", action="store_true",
                     help="train only the image heads against the current text encoder (sentence loss)")
+    sp.add_argument("--image-head", dest="image_head", choices=["linear", "local_conv"], default=None,
+                    help="the DAMSM global code's head (models.CNN_ENCODER); recorded in the run's config.json; "
+                         "default: the run's, else linear")
+    sp.add_argument("--image-head-width", dest="image_head_width", type=int, default=None,
+                    help="local_conv's width (default 256)")
+    sp.add_argument("--init-stem", dest="init_stem", default="",
+                    help="start a new run's STEM from this stem.pt (text encoder, matching image-head tensors)")
     sp.add_argument("--words-every", dest="words_every", type=int, default=1,
                     help="compute the DAMSM word loss every N iterations (1: every iteration, as the paper)")
     sp = sub.add_parser("stream")

@@ -92,6 +92,15 @@ def resume(path, modules: dict, opt, label) -> int:
     return st["it"]
 
 
+def save_config(run, cfg: ModelConfig):
+    os.makedirs(run, exist_ok=True)
+    path = os.path.join(run, "config.json")
+    if os.path.islink(path):  # a run sharing another run's config gets its own copy, never edits the other's
+        os.remove(path)
+    with open(path, "w") as f:
+        json.dump(cfg.to_dict(), f, indent=2)
+
+
 def load_config(run, captions, args=None) -> ModelConfig:
     path = os.path.join(run, "config.json")
     if os.path.exists(path):
@@ -103,9 +112,7 @@ def load_config(run, captions, args=None) -> ModelConfig:
             v = getattr(args, k, None)
             if v is not None:
                 setattr(cfg, k, v)
-    os.makedirs(run, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(cfg.to_dict(), f, indent=2)
+    save_config(run, cfg)
     return cfg
 
 

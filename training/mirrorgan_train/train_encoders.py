@@ -12,7 +12,8 @@ import torch
 from . import data as D
 from .losses import sent_loss, stream_loss, words_loss
 from .models import CAPTION_CNN, CAPTION_RNN, CNN_ENCODER, RNN_ENCODER, Backbone
-from .train_common import Progress, StopFlag, features_path, load_config, load_cpu, pick_device, resume, save
+from .train_common import Progress, StopFlag, features_path, load_config, load_cpu, pick_device, resume, save, \
+    save_config
 
 def cmd_features(args):
     dev = pick_device(args.device)
@@ -70,11 +71,22 @@ def cmd_stem(args):
     dev, caps, cfg, feats = _stage_inputs(args)
     loc, glo = feats["train"]["local"].to(dev), feats["train"]["global"].to(dev)  # local stays fp16
     n = loc.shape[0]
+    cfg = _image_head_config(args, cfg)
     text_enc = RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef).to(dev)
-    img_enc = CNN_ENCODER(cfg.nef).to(dev)
+    img_enc = CNN_ENCODER(cfg.nef, code_head=cfg.image_code_head, width=cfg.image_code_width).to(dev)
     params = list(text_enc.parameters()) + list(img_enc.parameters())
     opt = torch.optim.Adam(params, lr=args.lr, betas=(0.5, 0.999))
     modules = {"text_encoder": text_enc, "image_encoder": img_enc}
+    own = os.path.join(args.run, "stem.pt")
+    if args.init_stem and not os.path.exists(own):
+        _init_from_stem(args.init_stem, text_enc, img_enc)
+    elif os.path.exists(own) and _checkpoint_head(own) != cfg.image_code_head:
+        if not args.freeze_text:
+            raise SystemExit(f"{own} holds another image head than config.json's {cfg.image_code_head}; "
+                             f"finish the head-only phase (--freeze-text) first")
+        # the head-only phase switching the code head: the run's text encoder, a new head, a fresh optimiser
+        _init_from_stem(own, text_enc, img_enc)
+        _save_stage(own, modules, opt, 0)
     ck, it, rng, prog, stop = _resume_stage(args, "stem.pt", modules, opt, "STEM")
     start = it
     sampler = D.CaptionSampler(caps, "train", cfg.words_num, seed=args.seed + it)
@@ -89,13 +101,17 @@ def cmd_stem(args):
         text_enc.eval()
         for p in text_enc.parameters():
             p.requires_grad_(False)
+    frozen_sent = _frozen_sentences(text_enc, caps, dev) if args.freeze_text else None
     while not prog.done(it) and not stop.stop:
         idx = rng.choice(n, args.batch, replace=False)
-        c, lens, _ = sampler(idx)
-        c, lens, _ = D.trim(c, lens)
         tidx = torch.from_numpy(idx).to(dev)
-        words, sent = text_enc(c.to(dev), lens)
-        code = img_enc.emb_cnn_code(glo[tidx])
+        if frozen_sent is not None:  # one of each image's captions, its sentence feature computed once
+            sent = frozen_sent[torch.from_numpy(idx * caps.cpi + rng.integers(caps.cpi, size=len(idx))).to(dev)]
+        else:
+            c, lens, _ = sampler(idx)
+            c, lens, _ = D.trim(c, lens)
+            words, sent = text_enc(c.to(dev), lens)
+        code = img_enc.code(loc[tidx].float(), glo[tidx])
         s0, s1 = sent_loss(code, sent, classes[idx], args.gamma3)
         loss = s0 + s1
         # The word loss costs several times the sentence loss on CPU (an attention pass per image-caption pair),
@@ -107,7 +123,8 @@ def cmd_stem(args):
             loss = loss + w0 + w1
         opt.zero_grad()
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(text_enc.parameters(), 0.25)
+        if frozen_sent is None:
+            torch.nn.utils.clip_grad_norm_(text_enc.parameters(), 0.25)
         opt.step()
         it += 1
         prog.report(it, start, w=(w0 + w1).item(), s=(s0 + s1).item())
@@ -115,6 +132,53 @@ def cmd_stem(args):
     acc = damsm_rprecision(text_enc.cpu(), img_enc.cpu(), args.data, feats["test"])
     print(f"STEM saved at iteration {it}; real-image R-precision (docs/EVALUATION.md protocol, "
           f"{acc['n']} test images) = {acc['mean']:.3f} ± {acc['std']:.3f}")
+
+
+@torch.no_grad()
+def _frozen_sentences(text_enc, caps, dev, batch=500):
+    """[N_train * cpi, nef]: the frozen text encoder's sentence feature of every training caption, whole (as the
+    server encodes it), computed once: the head-only phase then costs the image heads alone (docs/TRAINING.md)."""
+    from .evaluation.data import pad_ids
+
+    t0 = time.time()
+    ids = [list(c) if len(c) else [0] for c in caps.captions["train"]]
+    out = []
+    for s in range(0, len(ids), batch):
+        c, lens = pad_ids(ids[s : s + batch])
+        out.append(text_enc(c.to(dev), lens)[1])
+    print(f"sentence features of {len(ids)} training captions (frozen text encoder) in {time.time() - t0:.0f}s")
+    return torch.cat(out)
+
+
+def _image_head_config(args, cfg):
+    """--image-head / --image-head-width into the run's config.json. A trained STEM keeps its head, except in the
+    head-only phase (--freeze-text), which may fit a new head to the fixed text encoder."""
+    head = args.image_head or cfg.image_code_head
+    width = args.image_head_width or cfg.image_code_width
+    if (head, width) == (cfg.image_code_head, cfg.image_code_width):
+        return cfg
+    if os.path.exists(os.path.join(args.run, "stem.pt")) and not args.freeze_text:
+        raise SystemExit(f"{args.run}/stem.pt was trained with the {cfg.image_code_head} image head; another head "
+                         f"is fitted with --freeze-text (the head-only phase) or in a new run (--init-stem)")
+    cfg.image_code_head, cfg.image_code_width = head, width
+    save_config(args.run, cfg)
+    return cfg
+
+
+def _checkpoint_head(path) -> str:
+    """The code head a stem.pt's image encoder was trained with."""
+    return "local_conv" if "code_conv1.weight" in load_cpu(path)["image_encoder"] else "linear"
+
+
+def _init_from_stem(path, text_enc, img_enc):
+    """A fresh STEM stage started from another run's stem.pt: its text encoder, and the image heads' tensors that
+    exist there (a new code head starts from its initialisation)."""
+    st = load_cpu(path)
+    text_enc.load_state_dict(st["text_encoder"])
+    missing, unexpected = img_enc.load_state_dict(st["image_encoder"], strict=False)
+    if unexpected:
+        raise SystemExit(f"{path}: image encoder tensors {unexpected} do not fit this run's image head")
+    print(f"STEM initialised from {path} (iteration {st.get('it')}); new image-head tensors: {len(missing)}")
 
 
 @torch.no_grad()

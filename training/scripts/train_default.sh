@@ -2,7 +2,8 @@
 # The default model's whole pipeline, resumable stage by stage (each stage resumes from its checkpoint;
 # a finished stage is skipped when its marker exists). Times are wall-clock budgets per stage on a 2-core CPU.
 #   bash training/scripts/train_default.sh            (from the repository root)
-# Environment: DATA, RUN, NGF, NDF, STEM_MIN, STEM2_MIN, HEAD_MIN, STREAM_MIN, GAN1_MIN, GAN3_MIN, RECIPE, LAMBDA1, THREADS,
+# Environment: DATA, RUN, NGF, NDF, STEM_MIN, STEM2_MIN, HEAD_MIN, IMAGE_HEAD, HEAD_LR, STREAM_MIN, GAN1_MIN, GAN3_MIN,
+# RECIPE, LAMBDA1, THREADS,
 # DEVICE (auto: CUDA when present), INIT_G (a generator.safetensors to start G from instead of training it from
 # scratch: the shipped model's generators were made this way, docs/TRAINING.md).
 # STEM runs in three phases (docs/TRAINING.md): the DAMSM word loss every 4th iteration, then every 8th (the
@@ -18,6 +19,7 @@ RUN=${RUN:-../runs/default}
 NGF=${NGF:-16}; NDF=${NDF:-16}
 STEM_MIN=${STEM_MIN:-20}; STEM2_MIN=${STEM2_MIN:-27}; HEAD_MIN=${HEAD_MIN:-15}; STREAM_MIN=${STREAM_MIN:-30}
 GAN1_MIN=${GAN1_MIN:-15}; GAN3_MIN=${GAN3_MIN:-55}
+IMAGE_HEAD=${IMAGE_HEAD:-local_conv}; HEAD_LR=${HEAD_LR:-2e-4}
 RECIPE=${RECIPE:-paper}; LAMBDA1=${LAMBDA1:-20}; THREADS=${THREADS:-2}; DEVICE=${DEVICE:-auto}; INIT_G=${INIT_G:-}
 mkdir -p "$RUN"
 stage() {  # stage NAME COMMAND...: run once, record its wall time
@@ -35,7 +37,11 @@ fi
 [ -f "$DATA/lite0_features.pt" ] || stage features $PY -m mirrorgan_train.train features $T --limit 0 --test-limit 0
 stage stem   $PY -m mirrorgan_train.train stem $T --minutes $STEM_MIN --ngf $NGF --ndf $NDF --words-every 4
 stage stem2  $PY -m mirrorgan_train.train stem $T --minutes $STEM2_MIN --words-every 8
-stage stemhead $PY -m mirrorgan_train.train stem $T --minutes $HEAD_MIN --freeze-text --batch 96
+# The head-only phase fits the DAMSM code head IMAGE_HEAD (local_conv: convolutions over the region map, which
+# read the part colours the pooled feature loses; docs/EVALUATION.md diagnosis part 7) to the fixed text encoder,
+# on sentence features computed once.
+stage stemhead $PY -m mirrorgan_train.train stem $T --minutes $HEAD_MIN --freeze-text --batch 48 \
+    --image-head $IMAGE_HEAD --lr $HEAD_LR
 stage stream $PY -m mirrorgan_train.train stream $T --minutes $STREAM_MIN --bf16
 # The GAN. RECIPE=paper (default; what a fresh clone can run end to end): the official discriminators and BCE
 # losses, STREAM on the final stage only. RECIPE=projected (issue 17, docs/TRAINING.md): text-conditioned heads over

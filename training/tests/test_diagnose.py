@@ -158,7 +158,7 @@ def test_diagnose_end_to_end(tiny, tiny_run, tmp_path):
     out = str(tmp_path / "diag")
     r = G.main(["--data", tiny, "--run", tiny_run, "--out", out, "--images", "6", "--probe-train", "100",
                 "--probe-iters", "20", "--probe-wds", "1e-3", "--d-images", "6", "--g-images", "6",
-                "--classifier-train", "12", "--threads", "1"])
+                "--classifier-train", "12", "--ceiling-iters", "3", "--threads", "1"])
     j = json.load(open(os.path.join(out, "diagnosis.json")))
     md = open(os.path.join(out, "diagnosis.md")).read()
     assert j["skipped"] == {} and "run" in j["text_encoder"]
@@ -179,6 +179,12 @@ def test_diagnose_end_to_end(tiny, tiny_run, tmp_path):
     g = j["generator"]
     assert [s["it"] for s in g["snapshots"]] == [2, 5, 10] and g["snapshots"][1]["label"] == "gan.pt"
     assert 0 <= g["real_64"]["overall"] <= 1 and 0 <= g["snapshots"][0]["recall"] <= 1
+    c = j["damsm_ceiling"]
+    assert c["train_images"] == 12 and c["batch"] == 12 and c["iterations"] == 3
+    assert {"truth_frozen_stem", "truth_joint_stem"} <= set(c) and c["truth_frozen_stem"]["n"] == 6
+    assert set(c["feature_heads"]) == {"global_linear", "global_mlp", "local_conv"}
+    assert all(0 <= r["mean"] <= 1 and np.isfinite(r["last_loss"]) for r in c["feature_heads"].values())
+    assert "7. DAMSM ceiling" in md and "7. DAMSM head" in md
     assert len(j["links"]) == 4 and j["weakest_link"].split(":")[0] in {x["link"] for x in j["links"]}
     assert "weakest link: " in md and "| link |" in md
     assert r["weakest_link"] == j["weakest_link"]
@@ -191,7 +197,42 @@ def test_diagnose_end_to_end(tiny, tiny_run, tmp_path):
 def test_parts_are_skipped_with_a_message(tiny, tmp_path):
     out = str(tmp_path / "diag")
     j = G.main(["--data", tiny, "--run", str(tmp_path / "none"), "--out", out, "--images", "6", "--parts",
-                "1,2,4,5,6", "--threads", "1"])
-    assert set(j["skipped"]) == {"1", "4", "5", "6"} and "oracle" in j
+                "1,2,4,5,6,7", "--threads", "1"])
+    assert set(j["skipped"]) == {"1", "4", "5", "6", "7"} and "oracle" in j
     md = open(os.path.join(out, "diagnosis.md")).read()
     assert "part 5 skipped" in md and "weakest link: not determined" in md
+
+
+# --------------------------------------------------------------------------------------------------
+# Part 7: the DAMSM ceiling
+# --------------------------------------------------------------------------------------------------
+def test_attribute_onehot_marks_each_value_and_ignores_unseen_ones():
+    from mirrorgan_train.diagnosis.ceiling import attribute_onehot, attribute_vocabulary
+
+    train = [{"attributes": {"wing_color": "red", "eye_ring": True}},
+             {"attributes": {"wing_color": "blue", "eye_ring": None}}]
+    vocab = attribute_vocabulary(train)
+    assert vocab == {("eye_ring", "True"): 0, ("wing_color", "red"): 1, ("eye_ring", "None"): 2,
+                     ("wing_color", "blue"): 3}
+    x = attribute_onehot(train + [{"attributes": {"wing_color": "green", "eye_ring": True}}], vocab)
+    assert x.tolist() == [[1, 1, 0, 0], [0, 0, 1, 1], [1, 0, 0, 0]]
+
+
+def test_fit_learns_codes_that_match_their_sentences():
+    """Sentences are fixed random directions of 4 classes; codes from a one-hot of the class must learn to point at
+    them: the sentence loss falls and each code is nearest its own class's sentence."""
+    from mirrorgan_train.diagnosis.ceiling import TruthHead, fit
+
+    torch.manual_seed(0)
+    n, classes = 64, np.arange(64) % 4
+    sent = torch.randn(4, 8)
+    x = torch.nn.functional.one_hot(torch.from_numpy(classes), 4).float()
+    head = TruthHead(4, 8)
+    first = fit(lambda idx: head(x[idx]), head.parameters(), lambda idx, rng: sent[classes[idx]], np.arange(n), n,
+                1, 8, 0.0, seed=0)
+    last = fit(lambda idx: head(x[idx]), head.parameters(), lambda idx, rng: sent[classes[idx]], np.arange(n), n,
+               300, 8, 5e-2, seed=0)
+    assert last < first
+    with torch.no_grad():
+        sims = torch.nn.functional.normalize(head(torch.eye(4)), dim=1) @ torch.nn.functional.normalize(sent, dim=1).T
+    assert sims.argmax(1).tolist() == [0, 1, 2, 3]

@@ -82,3 +82,32 @@ def test_backbone_feature_shapes_and_tf_same_padding():
     assert local.shape == (1, 112, 14, 14) and glob.shape == (1, 1280)
     # Stride-2 3x3 on 224: TF SAME pads one row/column at the bottom/right only.
     assert tuple(bb.net._conv_stem.static_padding.padding) == (0, 1, 0, 1)
+
+
+def test_damsm_code_heads_keys_shapes_and_model_json_rules():
+    import pytest
+
+    from mirrorgan_train.models import CNN_ENCODER
+
+    lin = CNN_ENCODER(32)
+    assert set(lin.state_dict()) == {"emb_features.weight", "emb_cnn_code.weight", "emb_cnn_code.bias"}
+    assert lin.config() == {}
+    conv = CNN_ENCODER(32, code_head="local_conv", width=8).eval()
+    keys = set(conv.state_dict())
+    assert {"code_conv1.weight", "code_conv1.bias", "code_bn1.running_var", "code_conv2.weight", "code_bn2.weight",
+            "code_out.weight", "code_out.bias"} <= keys
+    assert conv.code_out.weight.shape == (32, 8 + 32) and conv.config() == {"code_head": "local_conv", "width": 8}
+    local, glob = torch.randn(3, 112, 14, 14), torch.randn(3, 1280)
+    region, code = conv(local, glob)
+    assert region.shape == (3, 32, 14, 14) and code.shape == (3, 32)
+    # the code reads the local map (the linear head does not)
+    assert not torch.allclose(conv.code(local * 2, glob), code)
+    assert torch.equal(lin.code(local * 2, glob), lin.code(local, glob))
+    # model.json "image_encoder": the runtime's rules (Sources/MirrorGAN/Models/ModelConfig.swift)
+    assert CNN_ENCODER.from_config(32, 112, 1280, None).code_head == "linear"
+    assert CNN_ENCODER.from_config(32, 112, 1280, {"code_head": "linear"}).code_head == "linear"
+    assert CNN_ENCODER.from_config(32, 112, 1280, {"code_head": "local_conv", "width": 8}).width == 8
+    for bad in ({}, {"code_head": "mlp"}, {"code_head": "local_conv"}, {"code_head": "local_conv", "width": 0},
+                {"code_head": "local_conv", "width": "8"}, {"code_head": "linear", "width": 8}):
+        with pytest.raises(ValueError, match="image_encoder"):
+            CNN_ENCODER.from_config(32, 112, 1280, bad)

@@ -107,6 +107,42 @@ def test_every_stage_runs_and_exports(tiny, tmp_path):
     with pytest.raises(CaptionError):
         model.generate("qqqq zzzz", seed=1)
 
+    # A new DAMSM code head on the trained STEM (--init-stem): a fresh run whose config.json records the head, the
+    # text encoder left as it started; the export's model.json names the head and the reference model serves it.
+    conv = str(tmp_path / "conv")
+    os.makedirs(conv)
+    for f in ("config.json", "stream.pt", "gan.pt"):
+        shutil.copy(os.path.join(run, f), conv)
+    ccommon = ["--data", tiny, "--run", conv, "--threads", "1", "--batch", "6", "--freeze-text"]
+    train.main(["stem", *ccommon, "--iters", "3", "--image-head", "local_conv", "--image-head-width", "8",
+                "--init-stem", os.path.join(run, "stem.pt")])
+    src, st = torch.load(os.path.join(run, "stem.pt")), torch.load(os.path.join(conv, "stem.pt"))
+    assert st["it"] == 3 and st["image_encoder"]["code_conv1.weight"].shape[0] == 8
+    assert all(torch.equal(v, st["text_encoder"][k]) for k, v in src["text_encoder"].items())
+    assert json.load(open(os.path.join(conv, "config.json")))["image_code_head"] == "local_conv"
+    with pytest.raises(SystemExit):  # joint training keeps the head its stem.pt was trained with
+        train.main(["stem", "--data", tiny, "--run", conv, "--threads", "1", "--batch", "6", "--iters", "4",
+                    "--image-head", "linear"])
+    # the head-only phase may switch the head of a trained run: same text encoder, a fresh head and count
+    sw = str(tmp_path / "switch")
+    os.makedirs(sw)
+    for f in ("config.json", "stem.pt"):
+        shutil.copy(os.path.join(run, f), sw)
+    train.main(["stem", "--data", tiny, "--run", sw, "--threads", "1", "--batch", "6", "--freeze-text", "--iters",
+                "2", "--image-head", "local_conv", "--image-head-width", "4"])
+    st_sw = torch.load(os.path.join(sw, "stem.pt"))
+    assert st_sw["it"] == 2 and st_sw["image_encoder"]["code_conv2.weight"].shape == (4, 4, 3, 3)
+    assert all(torch.equal(v, st_sw["text_encoder"][k]) for k, v in src["text_encoder"].items())
+    train.main(["stem", "--data", tiny, "--run", sw, "--threads", "1", "--batch", "6", "--freeze-text", "--iters",
+                "3"])  # resumes the switched run with its new head
+    assert torch.load(os.path.join(sw, "stem.pt"))["it"] == 3
+    out_c = str(tmp_path / "model_conv")
+    export.main(["--run", conv, "--data", tiny, "--out", out_c, "--name", "tiny"])
+    assert json.load(open(os.path.join(out_c, "model.json")))["image_encoder"] == {"code_head": "local_conv",
+                                                                                    "width": 8}
+    rc = ReferenceModel(out_c).generate(word, seed=7, n=1)
+    assert rc["images"][0]["png_bytes"].shape == (256, 256, 3) and 1 <= rc["images"][0]["rank"] <= 100
+
 
 def test_fixture_writer(tmp_path):
     from mirrorgan_train import fixtures

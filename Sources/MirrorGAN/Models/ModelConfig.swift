@@ -94,6 +94,25 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     public struct RPrecision: Codable, Sendable, Equatable {
         public var candidates: Int
     }
+    /// The DAMSM image encoder's global-code head (model.json `image_encoder`, optional): absent or `linear`, the
+    /// official `emb_cnn_code` alone; `local_conv`, a convolutional head over the region map as well (`width`
+    /// channels; `MirrorGAN.ImageEncoder.LocalConvCodeHead`).
+    public struct ImageEncoder: Codable, Sendable, Equatable {
+        public static let linear = "linear", localConv = "local_conv"
+
+        public var codeHead: String
+        /// The local_conv head's channels (required and positive for local_conv, absent for linear).
+        public var width: Int?
+
+        public init(codeHead: String, width: Int? = nil) {
+            self.codeHead = codeHead
+            self.width = width
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case width, codeHead = "code_head"
+        }
+    }
 
     public var formatVersion: Int
     public var name: String
@@ -107,11 +126,14 @@ public struct ModelConfig: Codable, Sendable, Equatable {
     /// STREAM's own trunk (converted MirrorGAN models: ResNet-152); nil: STREAM uses `backbone`.
     public var streamBackbone: Backbone?
     public var rPrecision: RPrecision
+    /// The DAMSM image encoder's code head; nil (no `image_encoder` key: official and converted models) is the
+    /// linear head.
+    public var imageEncoder: ImageEncoder?
 
     enum CodingKeys: String, CodingKey {
         case name, description, generator, backbone, stream
         case formatVersion = "format_version", textEncoder = "text_encoder", rPrecision = "r_precision",
-             streamBackbone = "stream_backbone"
+             streamBackbone = "stream_backbone", imageEncoder = "image_encoder"
     }
 
     /// The trunk STREAM runs on (its own, or the shared one); nil without STREAM.
@@ -130,6 +152,7 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         try require(generator.baseSize == 64, "generator.base_size must be 64")
         try require(generator.rNum >= 0, "generator.r_num must be ≥ 0")
         try validateTrunk(backbone, "backbone", needsLocal: true, require)
+        _ = try codeHead(file: file)
         if let streamBackbone {
             try require(stream != nil, "stream_backbone is given but stream is null (a model without STREAM has no STREAM trunk)")
             try validateTrunk(streamBackbone, "stream_backbone", needsLocal: false, require)
@@ -140,6 +163,32 @@ public struct ModelConfig: Codable, Sendable, Equatable {
         }
         try require(stream.maxSeqLength >= 1 && stream.maxSeqLength <= 100, "stream.max_seq_length must be 1...100")
         try require(rPrecision.candidates >= 2, "r_precision.candidates must be ≥ 2")
+    }
+
+    /// The DAMSM code head model.json asks for (`image_encoder`), checked: an unknown `code_head`, or a local_conv
+    /// head without a positive `width` (or a linear one with a width), is `ModelLoadError.invalidConfig` naming
+    /// `file` and the field.
+    func codeHead(file: String) throws -> ImageEncoderCodeHead {
+        guard let head = imageEncoder else { return .linear }
+        let (linear, localConv) = (ImageEncoder.linear, ImageEncoder.localConv)
+        switch head.codeHead {
+        case linear:
+            guard head.width == nil else {
+                throw ModelLoadError.invalidConfig(file: file, message:
+                    "image_encoder.width is only for code_head \"\(localConv)\" (code_head is \"\(linear)\")")
+            }
+            return .linear
+        case localConv:
+            guard let width = head.width, width > 0 else {
+                throw ModelLoadError.invalidConfig(file: file, message:
+                    "image_encoder.width must be a positive integer for code_head \"\(localConv)\""
+                    + (head.width.map { ", got \($0)" } ?? ", it is missing"))
+            }
+            return .localConv(width: width)
+        default:
+            throw ModelLoadError.invalidConfig(file: file, message:
+                "image_encoder.code_head \"\(head.codeHead)\" is not supported (\"\(linear)\" or \"\(localConv)\")")
+        }
     }
 
     /// The trunks the runtime has, each with the sizes its architecture fixes.
@@ -170,4 +219,12 @@ public struct ModelConfig: Codable, Sendable, Equatable {
             try require(false, "\(key) \(b.name) is not supported (efficientnet-lite0, inception_v3\(needsLocal ? "" : ", resnet152"))")
         }
     }
+}
+
+/// The DAMSM image encoder's global-code head, as `ModelConfig.codeHead(file:)` resolves model.json's `image_encoder`.
+public enum ImageEncoderCodeHead: Sendable, Equatable {
+    /// `emb_cnn_code(global)` (official and converted models).
+    case linear
+    /// `code_out(cat([mean(relu(bn2(conv2(relu(bn1(conv1(local))))))), relu(emb_cnn_code(global))]))`, `width` channels.
+    case localConv(width: Int)
 }

@@ -54,15 +54,18 @@ extension MirrorGANModel {
         guard let image = out.images.last else { throw PipelineError.invalidOption("the generator produced no image") }
         let png = try PNG.encode(image)
         stageDone(.encode)
-        let (_, global) = try backbone(image)
+        let (trunkLocal, global) = try backbone(image)
+        guard let local = trunkLocal else {  // `ModelConfig.validate` admits only DAMSM trunks with region features
+            throw TensorError.invalidArgument(op: "imagePass", message: "the DAMSM backbone gave no region features")
+        }
         stageDone(.backbone)
         var decoded: CaptionDecoder.Decoded?
         if let captioner {
             decoded = try decodeCaption(captioner, image: image, sharedGlobal: global, beam: options.beamSize)
             stageDone(.captioner)
         }
-        let rp = try rPrecision(imageCode: imageEncoder.code(global), sentence: sentence, query: ids, imageSeed: imageSeed,
-                                candidates: options.candidates)
+        let rp = try rPrecision(imageCode: imageEncoder.code(local: local, global: global), sentence: sentence, query: ids,
+                                imageSeed: imageSeed, candidates: options.candidates)
         stageDone(.rprecision)
         return ImagePass(generated: out, png: png, caption: decoded, rPrecision: rp)
     }

@@ -82,9 +82,10 @@ public final class MirrorGANModel: Sendable {
         textEncoder = try open("text_encoder.safetensors") { try TextEncoder($0, config: c.textEncoder) }
         generator = try open("generator.safetensors") { try Generator($0, config: c.generator, nef: c.textEncoder.hiddenDim) }
         backbone = try open("backbone.safetensors") { try ImageTrunk($0, config: c.backbone) }
+        let codeHead = try c.codeHead(file: "model.json")
         imageEncoder = try open("image_encoder.safetensors") {
             try ImageEncoder($0, nef: c.textEncoder.hiddenDim, localChannels: c.backbone.localChannels ?? InceptionV3.localChannels,
-                             globalChannels: c.backbone.globalChannels)
+                             globalChannels: c.backbone.globalChannels, codeHead: codeHead)
         }
         if let stream = c.stream, let trunk = c.captionerBackbone {
             let own = try c.streamBackbone.map { b in try open("stream_backbone.safetensors") { try ImageTrunk($0, config: b) } }

@@ -94,6 +94,22 @@ def markdown(results) -> str:
         if p4.get("ratio_to_global_probe_reader") is not None:
             ref += f"; probe reader (global) → ratio {p4['ratio_to_global_probe_reader']:.2f}"
         L.append(f"| 4. DAMSM | real-image R-precision (top-1 of 100) | {pct(r['mean'])} ± {pct(r['std'])} | {ref} |")
+    p7 = results.get("damsm_ceiling", {})
+    if p7.get("truth_frozen_stem"):
+        it = f"{p7['iterations']} iterations of {p7['batch']}"
+        L.append(f"| 7. DAMSM ceiling | R-precision of image codes fitted from the TRUE attributes, STEM frozen | "
+                 f"{pct(p7['truth_frozen_stem']['mean'])} ± {pct(p7['truth_frozen_stem']['std'])} | the most any "
+                 f"image encoder reaches with this text encoder ({it}) |")
+        L.append(f"| 7. DAMSM ceiling | the same with the STEM trained too (from its weights) | "
+                 f"{pct(p7['truth_joint_stem']['mean'])} ± {pct(p7['truth_joint_stem']['std'])} | what retraining "
+                 f"the text side adds (and the generator would have to follow) |")
+        for name, label in (("global_linear", "linear of the global feature (the shipped head's form)"),
+                            ("global_mlp", "MLP of the global feature"),
+                            ("local_conv", "two 3×3 convolutions over the local map + the global feature")):
+            r = p7.get("feature_heads", {}).get(name)
+            if r:
+                L.append(f"| 7. DAMSM head | frozen Lite0 features, STEM frozen: {label} | {pct(r['mean'])} ± "
+                         f"{pct(r['std'])} | {r['parameters']:,} parameters, {r['seconds']:.0f} s |")
     p5 = results.get("discriminator", {})
     for s, r in sorted(p5.get("stages", {}).items()):
         L.append(f"| 5. D matching | stage {s} ({r['size']}px): real image scores own caption above a mismatched "

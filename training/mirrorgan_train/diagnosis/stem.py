@@ -60,7 +60,7 @@ def load_run_stem(run):
     st = torch.load(path, map_location="cpu")
     enc = RNN_ENCODER(cfg.n_words, cfg.embedding_dim, nhidden=cfg.nef)
     enc.load_state_dict(st["text_encoder"])
-    img = CNN_ENCODER(cfg.nef)
+    img = CNN_ENCODER(cfg.nef, code_head=cfg.image_code_head, width=cfg.image_code_width)
     if "image_encoder" in st:
         img.load_state_dict(st["image_encoder"])
     else:

@@ -1,4 +1,4 @@
-"""Batched calls of a ReferenceModel's modules that give the serving path's numbers: sentence features,
+"""Batched calls of a ReferenceModel's modules that give the serving path's numbers: sentence features, DAMSM codes,
 generation with rng.noise(seed), the PNG mapping, greedy redescription; the backbone digest that keys caches."""
 from __future__ import annotations
 
@@ -17,6 +17,14 @@ def sentence_features(model, id_lists, batch=500):
         caps, lens = pad_ids([x if x else [0] for x in id_lists[s : s + batch]])
         out.append(model.text_encoder(caps, lens)[1])
     return torch.cat(out)
+
+
+@torch.no_grad()
+def damsm_codes(image_encoder, local, glob, batch=100):
+    """DAMSM global image codes [N, nef] (CNN_ENCODER.code) of backbone features: the local map (any float dtype; the
+    linear head ignores it) and the global feature, in batches."""
+    return torch.cat([image_encoder.code(local[s : s + batch].float(), glob[s : s + batch].float())
+                      for s in range(0, glob.shape[0], batch)])
 
 
 @torch.no_grad()

@@ -20,7 +20,8 @@ CLASSIFIER_POOL = 4
 
 
 class RealFeatures:
-    """Backbone (global + pooled local) and Inception features of the real test images, per backbone digest."""
+    """Backbone (global, local map in fp16, local pooled for the classifier) and Inception features of the real test
+    images, per backbone digest."""
 
     def __init__(self, ts: TestSet, cache_dir=None):
         self.ts = ts
@@ -39,14 +40,19 @@ class RealFeatures:
             return self.backbone[digest]
         path = self._cache(f"backbone|{digest}")
         if path and os.path.exists(path):
-            self.backbone[digest] = torch.load(path)
-            return self.backbone[digest]
+            cached = torch.load(path)
+            if "local" in cached:  # caches written before the local map was kept are recomputed
+                self.backbone[digest] = cached
+                return cached
         n = self.ts.n
         glob = torch.empty(n, 1280)
+        full = None  # [n, C, h, w] fp16, allocated at the first batch (the trunk decides its shape)
         loc = torch.empty(n, 112 * CLASSIFIER_POOL * CLASSIFIER_POOL)
         start = _cached_prefix(backbone, lite0_cache, "test", n, lambda: self.ts.real_uint8(0, 2))
         if start:
             glob[:start] = lite0_cache["test"]["global"][:start].float()
+            full = torch.empty(n, *lite0_cache["test"]["local"].shape[1:], dtype=torch.float16)
+            full[:start] = lite0_cache["test"]["local"][:start].half()
             loc[:start] = F.adaptive_avg_pool2d(lite0_cache["test"]["local"][:start].float(),
                                                 CLASSIFIER_POOL).flatten(1)
             print(f"real test backbone features 0..{start - 1} from lite0_features.pt")
@@ -55,9 +61,12 @@ class RealFeatures:
             with timed(eta, "backbone", e - s), torch.no_grad():
                 l, g = backbone(D.to_unit(self.ts.real_uint8(s, e)))
                 glob[s:e] = g
+                if full is None:
+                    full = torch.empty(n, *l.shape[1:], dtype=torch.float16)
+                full[s:e] = l.half()
                 loc[s:e] = F.adaptive_avg_pool2d(l, CLASSIFIER_POOL).flatten(1)
             eta.report("real backbone", e, n)
-        self.backbone[digest] = {"global": glob, "local_pooled": loc}
+        self.backbone[digest] = {"global": glob, "local": full, "local_pooled": loc}
         if path:
             os.makedirs(self.cache_dir, exist_ok=True)
             torch.save(self.backbone[digest], path)
