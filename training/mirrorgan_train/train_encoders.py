@@ -88,6 +88,8 @@ def cmd_stem(args):
         _init_from_stem(own, text_enc, img_enc)
         _save_stage(own, modules, opt, 0)
     ck, it, rng, prog, stop = _resume_stage(args, "stem.pt", modules, opt, "STEM")
+    for group in opt.param_groups:  # --lr holds for this invocation's iterations (a resumed phase may lower it)
+        group["lr"] = args.lr
     start = it
     sampler = D.CaptionSampler(caps, "train", cfg.words_num, seed=args.seed + it)
     classes = np.asarray(caps.class_ids["train"])

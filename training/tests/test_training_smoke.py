@@ -134,8 +134,9 @@ def test_every_stage_runs_and_exports(tiny, tmp_path):
     assert st_sw["it"] == 2 and st_sw["image_encoder"]["code_conv2.weight"].shape == (4, 4, 3, 3)
     assert all(torch.equal(v, st_sw["text_encoder"][k]) for k, v in src["text_encoder"].items())
     train.main(["stem", "--data", tiny, "--run", sw, "--threads", "1", "--batch", "6", "--freeze-text", "--iters",
-                "3"])  # resumes the switched run with its new head
-    assert torch.load(os.path.join(sw, "stem.pt"))["it"] == 3
+                "3", "--lr", "1e-5"])  # resumes the switched run with its new head, at this invocation's lr
+    st_sw = torch.load(os.path.join(sw, "stem.pt"))
+    assert st_sw["it"] == 3 and all(g["lr"] == 1e-5 for g in st_sw["opt"]["param_groups"])
     out_c = str(tmp_path / "model_conv")
     export.main(["--run", conv, "--data", tiny, "--out", out_c, "--name", "tiny"])
     assert json.load(open(os.path.join(out_c, "model.json")))["image_encoder"] == {"code_head": "local_conv",
