@@ -158,9 +158,11 @@ def protocol(args, ts, inc) -> dict:
                   "seed i (z then eps from rng.noise(i)), as ReferenceModel.generate(text, seed=i); batched",
         "images": ts.n,
         "r_precision": {"candidates": R_CANDIDATES, "mismatched": "captions of other test images with a different "
-                        "class id, numpy default_rng(seed) without replacement among all test captions",
-                        "feature": "DAMSM global image feature (emb_cnn_code over the backbone's pooled feature) vs "
-                                   "RNN_ENCODER sentence feature", "similarity": "cosine", "hit": "top-1",
+                        "class id, drawn by MirrorRNG(i XOR 0x5DEECE66D) without repeats as `mirrorgan eval` draws "
+                        "them",
+                        "feature": "DAMSM global image code (CNN_ENCODER.code: emb_cnn_code of the pooled feature, "
+                                   "with model.json image_encoder local_conv also convolutions over the region map) "
+                                   "vs RNN_ENCODER sentence feature", "similarity": "cosine", "hit": "top-1",
                         "folds": R_FOLDS, "fold_statistic": "0/1 hits shuffled (seed), mean and std (ddof 0) of "
                                                             "the fold means", "seed": args.seed},
         "fid": None if inc is None else {
