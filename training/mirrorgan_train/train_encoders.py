@@ -103,7 +103,7 @@ def cmd_stem(args):
         text_enc.eval()
         for p in text_enc.parameters():
             p.requires_grad_(False)
-    frozen_sent = _frozen_sentences(text_enc, caps, dev) if args.freeze_text else None
+    frozen_sent = _frozen_sentences(text_enc, caps) if args.freeze_text else None
     while not prog.done(it) and not stop.stop:
         idx = rng.choice(n, args.batch, replace=False)
         tidx = torch.from_numpy(idx).to(dev)
@@ -136,20 +136,16 @@ def cmd_stem(args):
           f"{acc['n']} test images) = {acc['mean']:.3f} ± {acc['std']:.3f}")
 
 
-@torch.no_grad()
-def _frozen_sentences(text_enc, caps, dev, batch=500):
+def _frozen_sentences(text_enc, caps):
     """[N_train * cpi, nef]: the frozen text encoder's sentence feature of every training caption, whole (as the
     server encodes it), computed once: the head-only phase then costs the image heads alone (docs/TRAINING.md)."""
-    from .evaluation.data import pad_ids
+    from .evaluation.batched import sentence_features
 
     t0 = time.time()
-    ids = [list(c) if len(c) else [0] for c in caps.captions["train"]]
-    out = []
-    for s in range(0, len(ids), batch):
-        c, lens = pad_ids(ids[s : s + batch])
-        out.append(text_enc(c.to(dev), lens)[1])
+    ids = [list(c) for c in caps.captions["train"]]
+    out = sentence_features(SimpleNamespace(text_encoder=text_enc), ids)
     print(f"sentence features of {len(ids)} training captions (frozen text encoder) in {time.time() - t0:.0f}s")
-    return torch.cat(out)
+    return out
 
 
 def _image_head_config(args, cfg):

@@ -9,9 +9,10 @@ the evaluation's real-image R-precision (evaluate.TestSet: its 500 images and 99
   image encoder under this text encoder's geometry.
 - truth, STEM trained too: the same with a copy of the text encoder trained jointly from its weights; what
   retraining the text side could add (it would also mean retraining the generator, which is conditioned on it).
-- heads over the frozen Lite0 features (lite0_features.pt), frozen STEM: a linear map of the global feature (the
-  shipped head's form, refitted here), a two-layer MLP of it, and a small convolutional head over the 14x14 local
-  map with the global feature: how much a richer head reads out of the frozen trunk.
+- heads over the frozen Lite0 features (lite0_features.pt), frozen STEM: the runtime's two code heads
+  (models.CNN_ENCODER: linear of the global feature; local_conv, convolutions over the 14x14 region map with the
+  global feature) refitted here, and a diagnosis-only two-layer MLP of the global feature: how much a richer head
+  reads out of the frozen trunk.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from ..models import CNN_ENCODER
 from . import log
 
 
@@ -61,38 +63,21 @@ class TruthHead(nn.Module):
         return self.fc(x)
 
 
-class GlobalLinear(nn.Module):
-    def __init__(self, nef, global_channels=1280):
-        super().__init__()
-        self.fc = nn.Linear(global_channels, nef)
-
-    def forward(self, local, glob):
-        return self.fc(glob)
-
-
 class GlobalMLP(nn.Module):
+    """Two layers over the global feature (a diagnosis-only head: what a non-linear reader of the pooled feature
+    adds)."""
+
     def __init__(self, nef, global_channels=1280, hidden=1024):
         super().__init__()
         self.a, self.b = nn.Linear(global_channels, hidden), nn.Linear(hidden, nef)
 
-    def forward(self, local, glob):
+    def code(self, local, glob):
         return self.b(F.relu(self.a(glob)))
 
 
-class LocalConv(nn.Module):
-    """Two 3x3 convolutions over the local map (the second with stride 2), mean-pooled, joined with the global
-    feature."""
-
-    def __init__(self, nef, local_channels=112, global_channels=1280, width=256):
-        super().__init__()
-        self.c1, self.b1 = nn.Conv2d(local_channels, width, 3, padding=1), nn.BatchNorm2d(width)
-        self.c2, self.b2 = nn.Conv2d(width, width, 3, stride=2, padding=1), nn.BatchNorm2d(width)
-        self.g = nn.Linear(global_channels, nef)
-        self.out = nn.Linear(width + nef, nef)
-
-    def forward(self, local, glob):
-        x = F.relu(self.b2(self.c2(F.relu(self.b1(self.c1(local))))))
-        return self.out(torch.cat([x.mean((2, 3)), F.relu(self.g(glob))], 1))
+def code_parameters(head) -> list:
+    """The parameters a head's global code depends on (CNN_ENCODER's emb_features serves the regions only)."""
+    return [p for name, p in head.named_parameters() if not name.startswith("emb_features.")]
 
 
 # ==================================================================================================
@@ -186,18 +171,21 @@ def part_ceiling(args, ts, stem, caps, lite0, train_meta) -> dict:
         loc, glo = lite0["train"]["local"][:nf], lite0["train"]["global"][:nf]
         tl, tg = lite0["test"]["local"][: ts.n].float(), lite0["test"]["global"][: ts.n].float()
         out["feature_heads"] = {}
-        for name, head, lr in (("global_linear", GlobalLinear(nef, glo.shape[1]), 2e-3),
-                               ("global_mlp", GlobalMLP(nef, glo.shape[1]), 2e-4),
-                               ("local_conv", LocalConv(nef, loc.shape[1], glo.shape[1]), 2e-4)):
+        cl, cg = loc.shape[1], glo.shape[1]
+        # the runtime's two code heads (models.CNN_ENCODER, as shipped) and a diagnosis-only MLP
+        for name, head, lr in (("global_linear", CNN_ENCODER(nef, cl, cg), 2e-3),
+                               ("global_mlp", GlobalMLP(nef, cg), 2e-4),
+                               ("local_conv", CNN_ENCODER(nef, cl, cg, code_head="local_conv"), 2e-4)):
             t1 = time.time()
             head.train()
-            loss = fit(lambda idx: head(loc[idx].float(), glo[idx].float()), head.parameters(), fixed, classes[:nf],
+            params = code_parameters(head)
+            loss = fit(lambda idx: head.code(loc[idx].float(), glo[idx].float()), params, fixed, classes[:nf],
                        nf, iters, batch, lr, args.seed)
             _eval_mode(head)
             with torch.no_grad():
-                codes = torch.cat([head(tl[s : s + 100], tg[s : s + 100]) for s in range(0, ts.n, 100)])
+                codes = torch.cat([head.code(tl[s : s + 100], tg[s : s + 100]) for s in range(0, ts.n, 100)])
             out["feature_heads"][name] = {**_r_precision(codes, sent_test, ts, args.seed), "last_loss": loss,
-                                          "parameters": sum(p.numel() for p in head.parameters()),
+                                          "parameters": sum(p.numel() for p in params),
                                           "seconds": time.time() - t1}
             log(f"part 7: {name} head over frozen Lite0 features: R-precision "
                 f"{out['feature_heads'][name]['mean']:.4f} ({time.time() - t1:.0f}s)")

@@ -12,10 +12,12 @@ from .data import pad_ids
 
 @torch.no_grad()
 def sentence_features(model, id_lists, batch=500):
+    """[N, nef] sentence features of whole captions, on the text encoder's device."""
+    dev = next(model.text_encoder.parameters()).device
     out = []
     for s in range(0, len(id_lists), batch):
         caps, lens = pad_ids([x if x else [0] for x in id_lists[s : s + batch]])
-        out.append(model.text_encoder(caps, lens)[1])
+        out.append(model.text_encoder(caps.to(dev), lens)[1])
     return torch.cat(out)
 
 
